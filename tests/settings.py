@@ -1,0 +1,17 @@
+"""Test settings: the real settings with fixed non-default secrets and fast hashing."""
+
+from daarion.settings import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+INTERNAL_SECRET = "test-internal-secret-0123456789"
+FIELD_ENCRYPTION_KEYS = ["test-field-key-primary-0123456789"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SERVE_STATIC = False
+# pytest-django creates and drops the test database; the pool is exercised by the server tests.
+DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ToolcoreConfig(AppConfig):
+    name = "toolcore"
+    verbose_name = "Tools"
