@@ -174,3 +174,14 @@ HTTP_DEFAULT_TIMEOUT_SECONDS = env_float("HTTP_DEFAULT_TIMEOUT_SECONDS", 30.0)
 DAARION_DEMO_SEEDERS: list[str] = []
 # Serve /static/ from the ASGI app itself (admin CSS/JS). Behind a CDN or proxy, turn it off.
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
+
+# --- llm: the LLM gateway (its own settings go in this section) ------------------------------
+
+
+# --- memory: the memory orchestrator (its own settings go in this section) -------------------
+
+
+# --- toolcore: the tool registry (its own settings go in this section) -----------------------
+
+
+# --- runtime: the reference agent turn (its own settings go in this section) -----------------
