@@ -205,6 +205,24 @@ RATELIMIT_USE_CACHE = "default"
 
 
 # --- memory: the memory orchestrator (its own settings go in this section) -------------------
+# The embedding route used until an operator picks one in admin (global, then per microDAO).
+MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "offline-embed")
+MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 64)  # texts per gateway call
+MEMORY_MAX_LIMIT = env_int("MEMORY_MAX_LIMIT", 50)
+MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
+MEMORY_MAX_TEXT_CHARS = env_int("MEMORY_MAX_TEXT_CHARS", 32000)
+MEMORY_MAX_DOCUMENT_CHARS = env_int("MEMORY_MAX_DOCUMENT_CHARS", 2_000_000)
+MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
+MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
+# Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.
+MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 40)
+MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
+# HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
+MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
+MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
+MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 100)
+MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20000)
+MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
 
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
