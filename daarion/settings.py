@@ -176,12 +176,69 @@ DAARION_DEMO_SEEDERS: list[str] = []
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
 
 # --- llm: the LLM gateway (its own settings go in this section) ------------------------------
+DAARION_READINESS_CHECKS += ["llm.health.check_providers"]
+DAARION_DEMO_SEEDERS += ["llm.demo.seed_demo"]
+# Routing: how long each process trusts its cached copy of providers/routes (changes made in the
+# same process apply at once).
+LLM_REGISTRY_CACHE_SECONDS = env_float("LLM_REGISTRY_CACHE_SECONDS", 30.0)
+# Retries per target for connection errors, 5xx and 429 (timeouts move straight to the next
+# target), exponential backoff base, and the longest Retry-After worth waiting for.
+LLM_RETRIES_PER_TARGET = env_int("LLM_RETRIES_PER_TARGET", 1)
+LLM_RETRY_BACKOFF_SECONDS = env_float("LLM_RETRY_BACKOFF_SECONDS", 0.2)
+LLM_RETRY_AFTER_MAX_SECONDS = env_float("LLM_RETRY_AFTER_MAX_SECONDS", 5.0)
+# Circuit breaker: consecutive failures that open a provider's circuit, and its cool-down.
+LLM_BREAKER_FAILURES = env_int("LLM_BREAKER_FAILURES", 5)
+LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 30.0)
+# Usage rows are written in batches by a background thread (see README).
+LLM_USAGE_FLUSH_SECONDS = env_float("LLM_USAGE_FLUSH_SECONDS", 0.2)
+LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 200)
+# How stale a process's view of a microDAO's monthly spend may get.
+LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
+LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
+# Demo bootstrap: real providers in front of the offline one when these are set.
+LLM_DEMO_OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+LLM_DEMO_DEEPSEEK_API_KEY = env_str("DEEPSEEK_API_KEY")
+LLM_DEMO_OLLAMA_BASE_URL = env_str("OLLAMA_BASE_URL")
+LLM_DEMO_OLLAMA_MODEL = env_str("OLLAMA_MODEL", "llama3.2")
+# django-ratelimit: our limits use the default cache (Redis when REDIS_URL is set).
+RATELIMIT_USE_CACHE = "default"
 
 
 # --- memory: the memory orchestrator (its own settings go in this section) -------------------
+# The embedding route used until an operator picks one in admin (global, then per microDAO).
+MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "offline-embed")
+MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 64)  # texts per gateway call
+MEMORY_MAX_LIMIT = env_int("MEMORY_MAX_LIMIT", 50)
+MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
+MEMORY_MAX_TEXT_CHARS = env_int("MEMORY_MAX_TEXT_CHARS", 32000)
+MEMORY_MAX_DOCUMENT_CHARS = env_int("MEMORY_MAX_DOCUMENT_CHARS", 2_000_000)
+MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
+MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
+# Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.
+MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 40)
+MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
+# HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
+MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
+MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
+MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 100)
+MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20000)
+MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
 
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
+# Base URL of the projects service the seed tools (projects.list, task.create, followup.create)
+# call. No such service runs in the demo: those tools answer a typed upstream_error until one does.
+PROJECTS_SERVICE_URL = env_str("PROJECTS_SERVICE_URL", "http://127.0.0.1:7010").rstrip("/")
+# Hosts HTTP tools may reach even though they resolve to private/loopback/link-local addresses
+# ("host", "host:port" or "*.suffix"). Default: the projects service's host:port only.
+TOOLCORE_ALLOWED_HOSTS = env_list(
+    "TOOLCORE_ALLOWED_HOSTS", [PROJECTS_SERVICE_URL.split("://", 1)[-1].split("/", 1)[0]]
+)
+# Largest tool response body read (bytes); bigger answers become an upstream_error.
+TOOLCORE_MAX_RESPONSE_BYTES = env_int("TOOLCORE_MAX_RESPONSE_BYTES", 1024 * 1024)
+# Seconds a process trusts its cached copy of the tool registry (writes here invalidate at once).
+TOOLCORE_REGISTRY_CACHE_SECONDS = env_float("TOOLCORE_REGISTRY_CACHE_SECONDS", 30.0)
+DAARION_DEMO_SEEDERS += ["toolcore.demo.seed_demo"]
 
 
 # --- runtime: the reference agent turn (its own settings go in this section) -----------------

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class MemoryConfig(AppConfig):
     name = "memory"
     verbose_name = "Memory"
+
+    def ready(self) -> None:
+        from memory import signals  # noqa: F401  (cache invalidation)

@@ -1,0 +1,122 @@
+"""Monthly microDAO budgets.
+
+The spend of the current UTC month is read from UsageLog at most every
+LLM_BUDGET_REFRESH_SECONDS per microDAO and per process; the cost of requests made since then in
+this process is added locally. So enforcement is exact within one process and lags other
+processes by at most that interval (documented in the README).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from daarion.agents.models import MicroDAO
+from daarion.common.registry_cache import RegistryCache
+from llm.models import UsageLog
+
+# Values are 1-tuples so that "no budget" (None) is cached too.
+budget_cache: RegistryCache[tuple[Decimal | None]] = RegistryCache("llm-microdao-budgets", ttl=30.0)
+
+
+@dataclass(slots=True)
+class _Spend:
+    month: tuple[int, int]
+    db_total: Decimal
+    read_at: float
+    local_since_read: Decimal
+
+
+_spend: dict[str, _Spend] = {}
+_lock = threading.Lock()
+
+
+def _month_now() -> tuple[int, int]:
+    now = timezone.now()
+    return now.year, now.month
+
+
+def month_start():
+    return timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _load_budget(microdao_id: str) -> tuple[Decimal | None]:
+    budget = (
+        MicroDAO.objects.filter(pk=microdao_id).values_list("monthly_budget_usd", flat=True).first()
+    )
+    return (budget,)
+
+
+def microdao_budget_get(*, microdao_id: str) -> Decimal | None:
+    return budget_cache.get(microdao_id, lambda: _load_budget(microdao_id))[0]
+
+
+def microdao_month_spend_db(*, microdao_id: str) -> Decimal:
+    total = UsageLog.objects.filter(
+        microdao_id=microdao_id, created_at__gte=month_start()
+    ).aggregate(total=Sum("cost_usd"))["total"]
+    return total or Decimal(0)
+
+
+def _refresh_spend(microdao_id: str) -> _Spend:
+    from llm.usage import usage_flush  # rows still in the writer's buffer count too
+
+    usage_flush(timeout=5.0)
+    db_total = microdao_month_spend_db(microdao_id=microdao_id)
+    entry = _Spend(_month_now(), db_total, time.monotonic(), Decimal(0))
+    with _lock:
+        _spend[microdao_id] = entry
+    return entry
+
+
+def microdao_spend_get(*, microdao_id: str) -> Decimal:
+    entry = _spend.get(microdao_id)
+    refresh = getattr(settings, "LLM_BUDGET_REFRESH_SECONDS", 5.0)
+    if entry is None or entry.month != _month_now() or time.monotonic() - entry.read_at > refresh:
+        entry = _refresh_spend(microdao_id)
+    return entry.db_total + entry.local_since_read
+
+
+def budget_note_spend(*, microdao_id: str, cost: Decimal) -> None:
+    with _lock:
+        entry = _spend.get(microdao_id)
+        if entry is not None:
+            entry.local_since_read += cost
+
+
+def _check(microdao_id: str) -> tuple[Decimal, Decimal] | None:
+    """(budget, spend) when the microDAO has a budget and it is used up, else None."""
+    budget = microdao_budget_get(microdao_id=microdao_id)
+    if budget is None:
+        return None
+    spend = microdao_spend_get(microdao_id=microdao_id)
+    return (budget, spend) if spend >= budget else None
+
+
+async def budget_acheck(*, microdao_id: str) -> tuple[Decimal, Decimal] | None:
+    cached = budget_cache.peek(microdao_id)
+    if cached is None:
+        return await sync_to_async(_check)(microdao_id)
+    budget = cached[0]
+    if budget is None:
+        return None
+    entry = _spend.get(microdao_id)
+    refresh = getattr(settings, "LLM_BUDGET_REFRESH_SECONDS", 5.0)
+    if entry is None or entry.month != _month_now() or time.monotonic() - entry.read_at > refresh:
+        return await sync_to_async(_check)(microdao_id)
+    spend = entry.db_total + entry.local_since_read
+    return (budget, spend) if spend >= budget else None
+
+
+def budget_reset() -> None:
+    """Forget cached budgets and spend (signals, tests)."""
+    budget_cache.invalidate()
+    with _lock:
+        _spend.clear()

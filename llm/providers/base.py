@@ -1,0 +1,52 @@
+"""The Protocol every provider adapter implements, and the neutral shapes adapters return.
+
+An adapter performs ONE attempt against one provider and raises llm.errors.Provider* on
+failure; retries, fallback, limits and usage are the gateway's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from llm.registry import ProviderInfo
+
+
+@dataclass(slots=True)
+class ProviderChat:
+    message: dict  # OpenAI assistant message: role, content, tool_calls?
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(slots=True)
+class ProviderStreamEvent:
+    """A parsed stream chunk: a delta and/or a finish reason and/or the usage totals."""
+
+    delta: dict | None = None
+    finish_reason: str | None = None
+    usage: dict | None = None
+
+
+@dataclass(slots=True)
+class ProviderEmbeddings:
+    vectors: list[list[float]]
+    prompt_tokens: int
+    extra: dict = field(default_factory=dict)
+
+
+class LlmProvider(Protocol):
+    async def chat(
+        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+    ) -> ProviderChat: ...
+
+    def chat_stream(
+        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+    ) -> AsyncIterator[ProviderStreamEvent]: ...
+
+    async def embed(
+        self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
+    ) -> ProviderEmbeddings: ...

@@ -1,0 +1,271 @@
+"""One adapter for every OpenAI-compatible server: OpenAI, DeepSeek, Ollama's /v1, vLLM, …
+
+Chat (plain and streaming), embeddings, tool calls and any other parameter are passed through.
+HTTP goes through daarion.common.http (aiohttp transport under httpx's API); one client per
+(event loop, base URL, timeout), so pools stay warm across registry reloads. Provider errors map
+to llm.errors.Provider*; upstream error text is redacted of keys before it is kept anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+
+from daarion.common.http import make_async_client
+from llm import errors
+from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
+from llm.registry import ProviderInfo
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+_MAX_ERROR_TEXT = 300
+# Our own fields that must never reach the upstream.
+_NOT_PASSED = frozenset({"model", "messages", "stream", "metadata"})
+
+
+def client_for(provider: ProviderInfo) -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.get(loop)
+    if per_loop is None:
+        per_loop = _clients[loop] = {}
+    key = (provider.base_url, provider.timeout_seconds)
+    client = per_loop.get(key)
+    if client is None or client.is_closed:
+        client = per_loop[key] = make_async_client(
+            timeout=provider.timeout_seconds, base_url=provider.base_url
+        )
+    return client
+
+
+async def close_clients() -> None:
+    """Close this loop's clients (tests and shutdown)."""
+    per_loop = _clients.pop(asyncio.get_running_loop(), {})
+    for client in per_loop.values():
+        await client.aclose()
+
+
+def _headers(provider: ProviderInfo) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    key = provider.next_key()
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def redact(text: str, provider: ProviderInfo) -> str:
+    for key in provider.keys:
+        if key:
+            text = text.replace(key, "***")
+    return text[:_MAX_ERROR_TEXT]
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare from LLM APIs; treat as unknown
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode(errors="replace").strip()
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or error)
+        if error:
+            return str(error)
+    return str(data)
+
+
+def status_error(provider: ProviderInfo, status: int, headers, body: bytes) -> errors.ProviderError:
+    text = redact(_error_text(body), provider)
+    name = provider.name
+    if status in (401, 403):
+        # The upstream's words may quote part of the key: keep only the status.
+        return errors.ProviderAuthError(
+            f"{name}: authentication failed (HTTP {status})", status_code=status
+        )
+    if status == 429:
+        return errors.ProviderRateLimited(
+            f"{name}: rate limited (HTTP 429): {text}",
+            status_code=status,
+            retry_after=_parse_retry_after(headers.get("retry-after")),
+        )
+    if status == 408:
+        return errors.ProviderTimeout(f"{name}: upstream timeout (HTTP 408)", status_code=status)
+    if status >= 500:
+        return errors.ProviderUpstreamError(f"{name}: HTTP {status}: {text}", status_code=status)
+    if status == 404:
+        # Usually the physical model is unknown at this provider: a routing problem, so fall back.
+        error = errors.ProviderUpstreamError(f"{name}: HTTP 404: {text}", status_code=status)
+        error.retryable = False
+        return error
+    return errors.ProviderBadRequest(f"{name}: HTTP {status}: {text}", status_code=status)
+
+
+def transport_error(provider: ProviderInfo, exc: BaseException) -> errors.ProviderError:
+    name = provider.name
+    cause = exc.__cause__
+    disconnected = isinstance(
+        cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+    ) or isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
+    if disconnected or isinstance(exc, httpx.ConnectError | httpx.ReadError | ConnectionError):
+        return errors.ProviderConnectionError(f"{name}: connection failed ({type(exc).__name__})")
+    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
+        return errors.ProviderTimeout(f"{name}: timed out")
+    if isinstance(exc, httpx.RemoteProtocolError | aiohttp.ClientPayloadError):
+        return errors.ProviderUpstreamError(f"{name}: broken response ({type(exc).__name__})")
+    return errors.ProviderConnectionError(f"{name}: transport error ({type(exc).__name__})")
+
+
+_TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+def _body(model: str, messages: list[dict], params: dict, **extra: Any) -> bytes:
+    body = {k: v for k, v in params.items() if k not in _NOT_PASSED}
+    body["model"] = model
+    body["messages"] = messages
+    body.update(extra)
+    return orjson.dumps(body)
+
+
+def _usage_tokens(usage: Any) -> tuple[int, int]:
+    if not isinstance(usage, dict):
+        return 0, 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+class OpenAICompatibleProvider:
+    async def chat(
+        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+    ) -> ProviderChat:
+        client = client_for(provider)
+        try:
+            # A total deadline per attempt (the client's own timeout is per read).
+            async with asyncio.timeout(provider.timeout_seconds):
+                response = await client.post(
+                    "/chat/completions",
+                    content=_body(model, messages, params),
+                    headers=_headers(provider),
+                )
+                body = await response.aread()
+        except _TRANSPORT_ERRORS as exc:
+            raise transport_error(provider, exc) from None
+        if response.status_code != 200:
+            raise status_error(provider, response.status_code, response.headers, body)
+        try:
+            data = orjson.loads(body)
+            choice = data["choices"][0]
+            message = dict(choice["message"])
+            finish_reason = choice.get("finish_reason") or "stop"
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            raise errors.ProviderUpstreamError(
+                f"{provider.name}: malformed response ({type(exc).__name__})"
+            ) from None
+        message.setdefault("role", "assistant")
+        prompt_tokens, completion_tokens = _usage_tokens(data.get("usage"))
+        return ProviderChat(
+            message=message,
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+
+    async def chat_stream(
+        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+    ) -> AsyncIterator[ProviderStreamEvent]:
+        client = client_for(provider)
+        stream_options = {**(params.get("stream_options") or {}), "include_usage": True}
+        content = _body(model, messages, params, stream=True, stream_options=stream_options)
+        headers = {**_headers(provider), "Accept": "text/event-stream"}
+        request = client.build_request(
+            "POST", "/chat/completions", content=content, headers=headers
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except _TRANSPORT_ERRORS as exc:
+            raise transport_error(provider, exc) from None
+        try:
+            if response.status_code != 200:
+                body = await response.aread()
+                raise status_error(provider, response.status_code, response.headers, body)
+            finished = False
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    finished = True
+                    break
+                try:
+                    chunk = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    raise errors.ProviderUpstreamError(
+                        f"{provider.name}: malformed stream chunk"
+                    ) from None
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    raise errors.ProviderUpstreamError(
+                        f"{provider.name}: stream error: " + redact(str(chunk["error"]), provider)
+                    )
+                usage = chunk.get("usage")
+                for choice in chunk.get("choices") or ():
+                    yield ProviderStreamEvent(
+                        delta=choice.get("delta") or None,
+                        finish_reason=choice.get("finish_reason"),
+                    )
+                if usage:
+                    yield ProviderStreamEvent(usage=usage)
+            if not finished:
+                raise errors.ProviderUpstreamError(f"{provider.name}: stream ended early")
+        except _TRANSPORT_ERRORS as exc:
+            raise transport_error(provider, exc) from None
+        finally:
+            await response.aclose()
+
+    async def embed(
+        self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
+    ) -> ProviderEmbeddings:
+        client = client_for(provider)
+        payload: dict[str, Any] = {"model": model, "input": texts}
+        try:
+            async with asyncio.timeout(provider.timeout_seconds):
+                response = await client.post(
+                    "/embeddings", content=orjson.dumps(payload), headers=_headers(provider)
+                )
+                body = await response.aread()
+        except _TRANSPORT_ERRORS as exc:
+            raise transport_error(provider, exc) from None
+        if response.status_code != 200:
+            raise status_error(provider, response.status_code, response.headers, body)
+        try:
+            data = orjson.loads(body)
+            items = sorted(data["data"], key=lambda item: item.get("index", 0))
+            vectors = [[float(x) for x in item["embedding"]] for item in items]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise errors.ProviderUpstreamError(
+                f"{provider.name}: malformed embeddings response ({type(exc).__name__})"
+            ) from None
+        if len(vectors) != len(texts):
+            raise errors.ProviderUpstreamError(
+                f"{provider.name}: {len(vectors)} embeddings for {len(texts)} inputs"
+            )
+        if dimensions and any(len(v) != dimensions for v in vectors):
+            raise errors.ProviderUpstreamError(
+                f"{provider.name}: embeddings are not {dimensions}-dimensional as configured"
+            )
+        prompt_tokens, _ = _usage_tokens(data.get("usage"))
+        return ProviderEmbeddings(vectors=vectors, prompt_tokens=prompt_tokens)

@@ -1,0 +1,144 @@
+"""The routing registry as plain immutable objects, cached per process.
+
+The hot path reads `registry_aget()` — a dictionary lookup once warm. Saving or deleting a
+provider, key, route or target invalidates the cache in this process (llm/signals.py); other
+processes reload within LLM_REGISTRY_CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from daarion.common.registry_cache import RegistryCache
+from llm.models import ModelRoute, Provider, RouteKind
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    timeout_seconds: float
+    enabled: bool
+    keys: tuple[str, ...] = field(repr=False)  # decrypted, active keys only; never logged
+
+    _rotation: itertools.count = field(default_factory=itertools.count, repr=False, compare=False)
+
+    def next_key(self) -> str | None:
+        """Keys are used round-robin (spreads provider-side per-key limits)."""
+        if not self.keys:
+            return None
+        return self.keys[next(self._rotation) % len(self.keys)]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    id: int
+    provider: ProviderInfo
+    physical_model: str
+    priority: int
+    weight: int
+    input_price_per_1m: Decimal
+    output_price_per_1m: Decimal
+    dimensions: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    name: str
+    kind: str
+    targets: tuple[TargetInfo, ...]  # enabled targets of enabled providers, by priority
+
+    def ordered_targets(self) -> list[TargetInfo]:
+        """Targets by priority; within one priority a weighted random order (weight = share)."""
+        ordered: list[TargetInfo] = []
+        for _, group in itertools.groupby(self.targets, key=lambda t: t.priority):
+            members = list(group)
+            if len(members) > 1:
+                # Efraimidis-Spirakis: sorting by u^(1/w) gives a weighted random permutation.
+                members.sort(
+                    key=lambda t: random.random() ** (1.0 / max(t.weight, 1)),  # noqa: S311
+                    reverse=True,
+                )
+            ordered.extend(members)
+        return ordered
+
+    @property
+    def dimensions(self) -> int | None:
+        return self.targets[0].dimensions if self.targets else None
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    routes: dict[str, RouteInfo]  # enabled routes only
+    providers: dict[str, ProviderInfo]
+
+    def known_models(self, kind: str | None = None) -> list[str]:
+        return sorted(name for name, r in self.routes.items() if kind is None or r.kind == kind)
+
+
+registry_cache: RegistryCache[Registry] = RegistryCache(
+    "llm-registry", ttl=getattr(settings, "LLM_REGISTRY_CACHE_SECONDS", 30.0)
+)
+_KEY = "registry"
+
+
+def _load_registry() -> Registry:
+    providers: dict[int, ProviderInfo] = {}
+    for provider in Provider.objects.prefetch_related("keys").all():
+        keys = tuple(k.secret for k in provider.keys.all() if k.is_active and k.secret)
+        providers[provider.id] = ProviderInfo(
+            id=provider.id,
+            name=provider.name,
+            kind=provider.kind,
+            base_url=provider.effective_base_url,
+            timeout_seconds=provider.timeout_seconds,
+            enabled=provider.enabled,
+            keys=keys,
+        )
+    routes: dict[str, RouteInfo] = {}
+    for route in ModelRoute.objects.filter(enabled=True).prefetch_related("targets"):
+        targets = sorted(
+            (
+                TargetInfo(
+                    id=t.id,
+                    provider=providers[t.provider_id],
+                    physical_model=t.physical_model,
+                    priority=t.priority,
+                    weight=t.weight,
+                    input_price_per_1m=t.input_price_per_1m,
+                    output_price_per_1m=t.output_price_per_1m,
+                    dimensions=t.dimensions,
+                )
+                for t in route.targets.all()
+                if t.enabled and providers[t.provider_id].enabled
+            ),
+            key=lambda t: (t.priority, t.id),
+        )
+        routes[route.name] = RouteInfo(name=route.name, kind=route.kind, targets=tuple(targets))
+    return Registry(routes=routes, providers={p.name: p for p in providers.values()})
+
+
+def registry_get() -> Registry:
+    return registry_cache.get(_KEY, _load_registry)
+
+
+async def registry_aget() -> Registry:
+    cached = registry_cache.peek(_KEY)
+    if cached is not None:
+        return cached
+    return await sync_to_async(registry_get)()
+
+
+def registry_invalidate() -> None:
+    registry_cache.invalidate()
+
+
+__all__ = ["ProviderInfo", "Registry", "RouteInfo", "RouteKind", "TargetInfo", "registry_aget"]

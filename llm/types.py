@@ -1,0 +1,91 @@
+"""Neutral request/response dataclasses of the gateway (what other apps code against)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[dict]
+    agent_id: str | None = None
+    microdao_id: str | None = None
+    # temperature, max_tokens, tools, tool_choice and any other OpenAI parameter (passed through)
+    params: dict = field(default_factory=dict)
+    request_id: str | None = None
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try against one target (or a target skipped by the circuit breaker)."""
+
+    provider: str
+    physical_model: str
+    outcome: str  # "ok", "skipped", or the error type (timeout, connection_error, ...)
+    detail: str = ""
+    status_code: int | None = None
+    latency_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "provider": self.provider,
+            "physical_model": self.physical_model,
+            "outcome": self.outcome,
+            "latency_ms": round(self.latency_ms, 2),
+        }
+        if self.detail:
+            data["detail"] = self.detail
+        if self.status_code is not None:
+            data["status_code"] = self.status_code
+        return data
+
+
+@dataclass(slots=True)
+class ChatResult:
+    message: dict  # {"role": "assistant", "content": ..., "tool_calls": [...]} (OpenAI shape)
+    finish_reason: str
+    usage: dict  # {"prompt_tokens", "completion_tokens", "total_tokens"}
+    cost_usd: Decimal
+    latency_ms: float
+    provider: str
+    physical_model: str
+    fallback_used: bool
+    attempts: list[dict]
+    request_id: str
+    model: str = ""  # the logical model requested
+
+
+@dataclass(slots=True)
+class ChatChunk:
+    """One streamed piece. `delta` is an OpenAI chat-completion-chunk delta
+    ({"role"?, "content"?, "tool_calls"?}); the last chunk of a stream has `final` set."""
+
+    request_id: str
+    model: str
+    delta: dict
+    finish_reason: str | None = None
+    provider: str = ""
+    physical_model: str = ""
+    final: ChatResult | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    vectors: list[list[float]]
+    model: str  # the logical model requested
+    dimensions: int
+    usage: dict  # {"prompt_tokens", "total_tokens"}
+    provider: str
+    physical_model: str = ""
+    cost_usd: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingModelInfo:
+    name: str
+    dimensions: int

@@ -1,0 +1,202 @@
+"""Hybrid retrieval: HNSW vector search + PostgreSQL full-text, fused by reciprocal rank.
+
+One SQL statement per query, inside the caller's tenant. Both candidate lists are filtered by
+microDAO (and agent, unless the microDAO shares memory) *inside* the scan: the vector side runs
+with pgvector's iterative index scan (`hnsw.iterative_scan = relaxed_order`), so a filtered HNSW
+scan keeps walking the graph until it has enough matching rows instead of returning the few
+that happened to be among the first `ef_search` candidates. The settings are `SET LOCAL`, hence
+the transaction around the statement (which runs in one thread, never across an await).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from memory.models import TEXT_SEARCH_CONFIG, Memory, MemoryEmbedding
+from memory.spaces import sql_literal, vector_type
+from memory.types import MemoryItem, TenantScope
+
+MEMORY_TABLE = Memory._meta.db_table
+EMBEDDING_TABLE = MemoryEmbedding._meta.db_table
+
+
+@dataclass(frozen=True, slots=True)
+class VectorQuery:
+    model: str
+    dimensions: int
+    vector: Sequence[float]
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def _tenant_sql(alias: str, scope: TenantScope, params: dict) -> str:
+    params["microdao_id"] = scope.microdao_id
+    if scope.shares_memory:
+        return f"{alias}.microdao_id = %(microdao_id)s"
+    params["agent_id"] = scope.agent_id
+    # Microdao-wide knowledge (agent NULL) is every agent's; other memories are the agent's own.
+    return (
+        f"{alias}.microdao_id = %(microdao_id)s "
+        f"AND ({alias}.agent_id = %(agent_id)s OR {alias}.agent_id IS NULL)"
+    )
+
+
+def _filters_sql(
+    alias: str,
+    scope: TenantScope,
+    tiers: Sequence[str],
+    kinds: Sequence[str] | None,
+    exclude_ids: Sequence[int],
+    params: dict,
+    id_column: str,
+) -> str:
+    clauses = [_tenant_sql(alias, scope, params), f"{alias}.tier = ANY(%(tiers)s)"]
+    params["tiers"] = list(tiers)
+    if kinds:
+        params["kinds"] = list(kinds)
+        clauses.append(f"{alias}.kind = ANY(%(kinds)s)")
+    if exclude_ids:
+        params["exclude_ids"] = list(exclude_ids)
+        clauses.append(f"NOT ({alias}.{id_column} = ANY(%(exclude_ids)s))")
+    return " AND ".join(clauses)
+
+
+def hybrid_search(
+    *,
+    scope: TenantScope,
+    tsquery: str,
+    vector_query: VectorQuery | None,
+    tiers: Sequence[str],
+    limit: int,
+    kinds: Sequence[str] | None = None,
+    exclude_ids: Sequence[int] = (),
+) -> list[MemoryItem]:
+    """The `limit` best memories of `tiers` in the scope, ranked by reciprocal-rank fusion."""
+    if not tiers or (vector_query is None and not tsquery):
+        return []
+    candidates = max(limit * 2, int(settings.MEMORY_SEARCH_CANDIDATES))
+    rrf_k = int(settings.MEMORY_RRF_K)
+    params: dict = {"candidates": candidates, "limit": limit}
+    ctes: list[str] = []
+    lists: list[str] = []
+    if vector_query is not None:
+        vtype = vector_type(vector_query.dimensions)
+        params["query_vector"] = vector_literal(vector_query.vector)
+        distance = f"(e.embedding::{vtype} <=> %(query_vector)s::{vtype})"
+        where = _filters_sql("e", scope, tiers, kinds, exclude_ids, params, "memory_id")
+        ctes.append(
+            f"""vec AS MATERIALIZED (
+                SELECT e.memory_id, {distance} AS distance
+                FROM {EMBEDDING_TABLE} e
+                WHERE e.model = {sql_literal(vector_query.model)} AND {where}
+                ORDER BY {distance}
+                LIMIT %(candidates)s
+            ),
+            vec_ranked AS (
+                SELECT memory_id, distance,
+                       row_number() OVER (ORDER BY distance, memory_id) AS rank
+                FROM vec
+            )"""  # noqa: S608  (constants, validated names and ints; values are parameters)
+        )
+        lists.append("vec_ranked")
+    if tsquery:
+        params["tsquery"] = tsquery
+        where = _filters_sql("m", scope, tiers, kinds, exclude_ids, params, "id")
+        ctes.append(
+            f"""fts AS MATERIALIZED (
+                SELECT m.id AS memory_id, ts_rank_cd(m.search_vector, q.query) AS text_rank
+                FROM {MEMORY_TABLE} m,
+                     to_tsquery('{TEXT_SEARCH_CONFIG}', %(tsquery)s) AS q(query)
+                WHERE m.search_vector @@ q.query AND {where}
+                ORDER BY text_rank DESC, m.id DESC
+                LIMIT %(candidates)s
+            ),
+            fts_ranked AS (
+                SELECT memory_id, text_rank,
+                       row_number() OVER (ORDER BY text_rank DESC, memory_id DESC) AS rank
+                FROM fts
+            )"""  # noqa: S608
+        )
+        lists.append("fts_ranked")
+
+    if len(lists) == 2:
+        fused = f"""fused AS (
+            SELECT COALESCE(v.memory_id, f.memory_id) AS memory_id,
+                   COALESCE(1.0 / ({rrf_k} + v.rank), 0) + COALESCE(1.0 / ({rrf_k} + f.rank), 0)
+                       AS rrf
+            FROM vec_ranked v FULL OUTER JOIN fts_ranked f ON f.memory_id = v.memory_id
+        )"""  # noqa: S608
+    else:
+        fused = f"""fused AS (
+            SELECT memory_id, 1.0 / ({rrf_k} + rank) AS rrf FROM {lists[0]}
+        )"""  # noqa: S608
+    sql = f"""WITH {", ".join(ctes)}, {fused}
+        SELECT m.id, m.tier, m.kind, m.text, m.metadata, m.created_at, fused.rrf
+        FROM fused JOIN {MEMORY_TABLE} m ON m.id = fused.memory_id
+        ORDER BY fused.rrf DESC, m.id DESC
+        LIMIT %(limit)s"""  # noqa: S608
+    best_possible = len(lists) / (rrf_k + 1)  # rank 1 in every list → score 1.0
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if vector_query is not None:
+            ef_search = max(int(settings.MEMORY_HNSW_EF_SEARCH), candidates)
+            cursor.execute(
+                "SET LOCAL hnsw.iterative_scan = relaxed_order; "
+                f"SET LOCAL hnsw.ef_search = {ef_search}; "
+                f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)}"
+            )
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        MemoryItem(
+            id=str(row[0]),
+            tier=row[1],
+            kind=row[2],
+            text=row[3],
+            metadata=row[4] or {},
+            created_at=row[5],
+            score=round(min(1.0, float(row[6]) / best_possible), 6),
+        )
+        for row in rows
+    ]
+
+
+def channel_recent(
+    *, scope: TenantScope, channel_id: str, limit: int, kinds: Sequence[str] | None = None
+) -> list[MemoryItem]:
+    """The channel's latest `limit` memories in the scope, oldest first (conversation order)."""
+    params: dict = {"channel_id": channel_id, "limit": limit}
+    where = _tenant_sql("m", scope, params)
+    if kinds:
+        params["kinds"] = list(kinds)
+        where += " AND m.kind = ANY(%(kinds)s)"
+    sql = f"""SELECT m.id, m.kind, m.text, m.metadata, m.created_at
+        FROM {MEMORY_TABLE} m
+        WHERE {where} AND m.channel_id = %(channel_id)s AND m.document_id IS NULL
+        ORDER BY m.created_at DESC, m.id DESC
+        LIMIT %(limit)s"""  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    count = len(rows)
+    items = [
+        MemoryItem(
+            id=str(row[0]),
+            tier="short",
+            kind=row[1],
+            text=row[2],
+            metadata=row[3] or {},
+            created_at=row[4],
+            # Recency as the score: the newest message 1.0, then evenly down.
+            score=round(1.0 - position / max(count, 1), 6),
+        )
+        for position, row in enumerate(rows)
+    ]
+    items.reverse()
+    return items

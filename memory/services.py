@@ -1,0 +1,301 @@
+"""Writes: store (text first, embedding after), delete, embedding persistence, settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, transaction
+
+from daarion.common.errors import ApiError, BadRequest, Conflict, NotFound
+from memory.config import config_cache, embedding_config_aget, embedding_config_get
+from memory.embeddings import embed_texts, embedding_model_dimensions
+from memory.models import Kind, Memory, MemoryEmbedding, MemorySettings, Tier
+from memory.selectors import memory_get_in_scope
+from memory.spaces import embedding_space_ensure, validate_model_name
+from memory.types import MemoryStoreResult, TenantScope
+from memory.validation import clean_text, tenant_scope_aget, tenant_scope_get
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRef:
+    """What embedding a memory needs, detached from the ORM."""
+
+    id: int
+    text: str
+    microdao_id: str
+    agent_id: str | None
+    tier: str
+    kind: str
+
+    @classmethod
+    def of(cls, memory: Memory) -> MemoryRef:
+        return cls(
+            id=memory.pk,
+            text=memory.text,
+            microdao_id=memory.microdao_id,
+            agent_id=memory.agent_id,
+            tier=memory.tier,
+            kind=memory.kind,
+        )
+
+
+def render_content(
+    *, user_message: str | None, agent_reply: str | None, content: dict | None = None
+) -> str:
+    """The searchable text of a stored exchange (or of the old API's structured content)."""
+    lines = []
+    if user_message:
+        lines.append(f"User: {user_message.strip()}")
+    if agent_reply:
+        lines.append(f"Agent: {agent_reply.strip()}")
+    for key, value in (content or {}).items():
+        if key in ("user_message", "agent_reply") or value in (None, "", [], {}):
+            continue
+        if key in ("text", "content", "message", "body"):
+            lines.append(str(value).strip())
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(line for line in lines if line)
+
+
+# --- store -------------------------------------------------------------------------------------
+
+
+async def memory_store(
+    *,
+    agent_id: str,
+    microdao_id: str,
+    channel_id: str | None,
+    user_message: str | None,
+    agent_reply: str | None,
+    metadata: dict | None = None,
+    idempotency_key: str | None = None,
+    kind: str = Kind.CONVERSATION,
+    content: dict | None = None,
+) -> MemoryStoreResult:
+    """Save an exchange as one memory: the text is committed first, then embedded.
+
+    If the embedding route fails, the memory stays with `embedding_pending` and
+    `reindex_memories --pending` completes it; a repeated `idempotency_key` is a no-op.
+    """
+    if kind not in Kind.values:
+        raise BadRequest(f"Unknown memory kind {kind!r}; known: {Kind.values}.")
+    content = dict(content or {})
+    if user_message is not None:
+        content["user_message"] = user_message
+    if agent_reply is not None:
+        content["agent_reply"] = agent_reply
+    text = clean_text(
+        render_content(user_message=user_message, agent_reply=agent_reply, content=content),
+        field="content",
+    )
+    if not text.strip():
+        raise BadRequest("Nothing to store: give `user_message`, `agent_reply` or content text.")
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+        raise BadRequest("`idempotency_key` must have 1 to 200 characters.")
+    scope = await tenant_scope_aget(agent_id=agent_id, microdao_id=microdao_id)
+    memory, created = await sync_to_async(_memory_insert)(
+        scope=scope,
+        channel_id=channel_id,
+        tier=Tier.LONG if kind == Kind.KB else Tier.MID,
+        kind=kind,
+        text=text,
+        content=content,
+        metadata=metadata or {},
+        idempotency_key=idempotency_key,
+    )
+    pending = memory.embedding_pending
+    if pending:  # new, or a retry of a store whose embedding failed: try (again) now
+        embedded = await memories_embed(memories=[MemoryRef.of(memory)], agent_id=agent_id)
+        pending = memory.pk not in embedded
+    return MemoryStoreResult(ids=[str(memory.pk)], pending_embedding=pending, created=created)
+
+
+def _memory_insert(
+    *,
+    scope: TenantScope,
+    channel_id: str | None,
+    tier: str,
+    kind: str,
+    text: str,
+    content: dict,
+    metadata: dict,
+    idempotency_key: str | None,
+) -> tuple[Memory, bool]:
+    try:
+        with transaction.atomic():
+            memory = Memory.objects.create(
+                microdao_id=scope.microdao_id,
+                agent_id=scope.agent_id,
+                channel_id=channel_id,
+                tier=tier,
+                kind=kind,
+                text=text,
+                content=content,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+            )
+        return memory, True
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+    earlier = Memory.objects.get(
+        microdao_id=scope.microdao_id, agent_id=scope.agent_id, idempotency_key=idempotency_key
+    )
+    if earlier.text != text or earlier.channel_id != channel_id:
+        raise Conflict(
+            "This idempotency key was already used for a different memory.",
+            details={"memory_id": str(earlier.pk)},
+        )
+    return earlier, False
+
+
+# --- embedding ---------------------------------------------------------------------------------
+
+
+async def memories_embed(
+    *, memories: Sequence[MemoryRef], agent_id: str | None, models: Sequence[str] | None = None
+) -> set[int]:
+    """Embed memories of one microDAO with every model they need; return the ids now complete.
+
+    A model whose route fails leaves its memories pending (logged, never raised): the texts are
+    already committed, and `reindex_memories --pending` finishes them later.
+    """
+    if not memories:
+        return set()
+    microdao_id = memories[0].microdao_id
+    assert all(memory.microdao_id == microdao_id for memory in memories)
+    config = await embedding_config_aget(microdao_id=microdao_id)
+    needed = tuple(models) if models else config.write_models
+    complete = {memory.id for memory in memories}
+    # Not pending any more only once every model queries may use has the vector.
+    covers_all = set(needed) >= set(config.write_models)
+    for model in needed:
+        try:
+            vectors, dimensions = await embed_texts(
+                model=model,
+                texts=[memory.text for memory in memories],
+                agent_id=agent_id,
+                microdao_id=microdao_id,
+            )
+        except ApiError as exc:
+            logger.warning(
+                "embedding %d memories with %s failed (%s): kept as pending",
+                len(memories),
+                model,
+                exc.error_type,
+            )
+            complete.clear()
+            continue
+        await sync_to_async(embeddings_save)(
+            memories=memories, model=model, dimensions=dimensions, vectors=vectors
+        )
+    if complete and covers_all:
+        await sync_to_async(_mark_embedded)(ids=sorted(complete))
+    return complete
+
+
+def embeddings_save(
+    *,
+    memories: Sequence[MemoryRef],
+    model: str,
+    dimensions: int,
+    vectors: Sequence[Sequence[float]],
+    build_index: bool = True,
+) -> None:
+    """Upsert one model's vectors for `memories` (a re-embed replaces the old vector)."""
+    embedding_space_ensure(model=model, dimensions=dimensions, build_index=build_index)
+    rows = [
+        MemoryEmbedding(
+            memory_id=memory.id,
+            model=model,
+            microdao_id=memory.microdao_id,
+            agent_id=memory.agent_id,
+            tier=memory.tier,
+            kind=memory.kind,
+            embedding=list(vector),
+        )
+        for memory, vector in zip(memories, vectors, strict=True)
+    ]
+    MemoryEmbedding.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["memory", "model"],
+        update_fields=["embedding", "created_at"],
+    )
+    _pin_serving_model(microdao_ids={memory.microdao_id for memory in memories}, model=model)
+
+
+def _mark_embedded(*, ids: Sequence[int]) -> None:
+    Memory.objects.filter(pk__in=ids, embedding_pending=True).update(embedding_pending=False)
+
+
+def _pin_serving_model(*, microdao_ids: set[str], model: str) -> None:
+    """On a microDAO's first embedding, record the model its queries use from now on."""
+    for microdao_id in microdao_ids:
+        if embedding_config_get(microdao_id=microdao_id).serving_pinned:
+            continue
+        row, _ = MemorySettings.objects.get_or_create(microdao_id=microdao_id)
+        if not row.serving_model:
+            MemorySettings.objects.filter(pk=row.pk, serving_model="").update(serving_model=model)
+            config_cache.invalidate(microdao_id)
+
+
+# --- delete ------------------------------------------------------------------------------------
+
+
+def memory_delete(*, agent_id: str, microdao_id: str, memory_id: int) -> None:
+    """Delete one memory of the caller's scope (404 for another tenant's: no existence leak)."""
+    scope = tenant_scope_get(agent_id=agent_id, microdao_id=microdao_id)
+    memory = memory_get_in_scope(scope=scope, memory_id=memory_id)
+    if memory is None:
+        raise NotFound(f"No memory {memory_id} in this agent's memory.")
+    if memory.document_id is not None:
+        raise BadRequest("This memory is a knowledge chunk: delete its document instead.")
+    memory.delete()
+
+
+def memories_delete(*, memory_ids: Sequence[int]) -> int:
+    """Operator deletion (admin): memories and their embeddings."""
+    deleted, _ = Memory.objects.filter(pk__in=list(memory_ids)).delete()
+    return deleted
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def memory_settings_set(
+    *, microdao_id: str | None, embedding_model: str, build_index: bool = True
+) -> MemorySettings:
+    """Choose the embedding model (global when `microdao_id` is None).
+
+    Queries keep using the model they serve until `reindex_memories` has embedded every memory
+    with the new one; only a microDAO that has never embedded anything switches at once.
+    """
+    if embedding_model:
+        validate_model_name(embedding_model)
+        dimensions = embedding_model_dimensions(embedding_model)
+        if dimensions is None:
+            raise BadRequest(f"{embedding_model!r} is not an embedding route of the LLM gateway.")
+        embedding_space_ensure(
+            model=embedding_model, dimensions=dimensions, build_index=build_index
+        )
+    elif microdao_id is None:
+        raise BadRequest("The global embedding model cannot be empty.")
+    row, _ = MemorySettings.objects.update_or_create(
+        microdao_id=microdao_id, defaults={"embedding_model": embedding_model}
+    )
+    config_cache.invalidate()
+    return row
+
+
+def memory_settings_switch_serving(*, microdao_id: str, model: str) -> None:
+    MemorySettings.objects.update_or_create(
+        microdao_id=microdao_id, defaults={"serving_model": model}
+    )
+    config_cache.invalidate()

@@ -1,0 +1,109 @@
+"""Embedding spaces: one per embedding model, each with its own partial HNSW expression index.
+
+`memory_memoryembedding.embedding` is an untyped `vector`; an index and a query both cast it to
+the model's dimensions, and the partial predicate `model = '…'` keeps each model's rows apart.
+Models above pgvector's 2,000-dimension HNSW limit for `vector` are indexed as `halfvec`
+(up to 4,000). The model name is checked against a strict pattern before it enters SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from django.conf import settings
+from django.db import connection
+
+from daarion.common.errors import BadRequest
+from daarion.common.registry_cache import RegistryCache
+from memory.models import EmbeddingSpace, MemoryEmbedding
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+MAX_VECTOR_DIMS = 2000  # pgvector's HNSW limit for `vector`; `halfvec` goes to 4,000
+MAX_HALFVEC_DIMS = 4000
+
+space_cache: RegistryCache[EmbeddingSpace | None] = RegistryCache("memory-spaces", ttl=300.0)
+
+
+def validate_model_name(model: str) -> str:
+    if not MODEL_NAME.match(model):
+        raise BadRequest(f"Embedding model name {model!r} has characters that are not allowed.")
+    return model
+
+
+def sql_literal(model: str) -> str:
+    """The model name as an SQL string literal (validated first, quotes doubled anyway)."""
+    return "'" + validate_model_name(model).replace("'", "''") + "'"
+
+
+def vector_type(dimensions: int) -> str:
+    if dimensions <= MAX_VECTOR_DIMS:
+        return f"vector({int(dimensions)})"
+    return f"halfvec({int(dimensions)})"
+
+
+def _index_name(model: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:28]
+    digest = hashlib.sha1(model.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"memory_hnsw_{slug}_{digest}"
+
+
+def index_sql(space: EmbeddingSpace, *, concurrently: bool) -> str:
+    dims = space.dimensions
+    ops = "vector_cosine_ops" if dims <= MAX_VECTOR_DIMS else "halfvec_cosine_ops"
+    table = MemoryEmbedding._meta.db_table
+    return (
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {space.index_name} "
+        f"ON {table} USING hnsw ((embedding::{vector_type(dims)}) {ops}) "
+        f"WITH (m = {int(settings.MEMORY_HNSW_M)}, "
+        f"ef_construction = {int(settings.MEMORY_HNSW_EF_CONSTRUCTION)}) "
+        f"WHERE model = {sql_literal(space.model)}"
+    )
+
+
+def embedding_space_get(*, model: str) -> EmbeddingSpace | None:
+    return space_cache.get(model, lambda: EmbeddingSpace.objects.filter(pk=model).first())
+
+
+def embedding_space_ensure(
+    *, model: str, dimensions: int, build_index: bool = True
+) -> EmbeddingSpace:
+    """The model's space, creating its row and HNSW index the first time (idempotent).
+
+    A reindex to a new model passes `build_index=False` and builds the index once the vectors
+    are in (one bulk HNSW build is much faster than as many single inserts).
+    """
+    validate_model_name(model)
+    if not 1 <= dimensions <= MAX_HALFVEC_DIMS:
+        raise BadRequest(f"Embedding model {model!r} has {dimensions} dimensions (1 to 4000 work).")
+    space = embedding_space_get(model=model)
+    if space is not None:
+        if space.dimensions != dimensions:
+            raise BadRequest(
+                f"Embedding model {model!r} now returns {dimensions} dimensions, but its stored "
+                f"vectors have {space.dimensions}: give the new model another route name."
+            )
+        return space
+    space, _ = EmbeddingSpace.objects.get_or_create(
+        model=model, defaults={"dimensions": dimensions, "index_name": _index_name(model)}
+    )
+    if build_index:
+        embedding_index_build(space=space)
+    space_cache.invalidate(model)
+    return space
+
+
+def embedding_index_build(*, space: EmbeddingSpace) -> None:
+    """Create the model's HNSW index if missing; CONCURRENTLY unless inside a transaction."""
+    concurrently = not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        # A bigger build memory keeps the HNSW graph in RAM while it is built (much faster).
+        cursor.execute(
+            f"SET maintenance_work_mem = '{int(settings.MEMORY_INDEX_BUILD_MEMORY_MB)}MB'"
+        )
+        cursor.execute(index_sql(space, concurrently=concurrently))
+        cursor.execute("RESET maintenance_work_mem")
+    logger.info("HNSW index %s ready for %s", space.index_name, space.model)
