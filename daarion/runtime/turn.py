@@ -23,8 +23,10 @@ from daarion.common.errors import BadRequest, Conflict, NotFound
 from daarion.runtime.types import ToolCallRecord, TurnEvent, TurnResult, TurnUsage
 from llm import gateway
 from llm.types import ChatRequest
-from memory.services import memory_query, memory_store
-from toolcore.services import tool_call, tools_for_agent
+from memory.selectors import memory_query
+from memory.services import memory_store
+from toolcore.selectors import tools_for_agent
+from toolcore.services import tool_call
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,9 @@ def _memory_context(items: list[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
-def _system_message(system_prompt: str, memories: list[dict[str, Any]], degraded: list[str]) -> dict:
+def _system_message(
+    system_prompt: str, memories: list[dict[str, Any]], degraded: list[str]
+) -> dict:
     content = system_prompt or "You are a helpful assistant."
     context = _memory_context(memories)
     if context:
@@ -59,7 +63,9 @@ def _system_message(system_prompt: str, memories: list[dict[str, Any]], degraded
 
 
 def _tool_message(tool_call_id: str, record: ToolCallRecord) -> dict:
-    payload = {"ok": True, "result": record.result} if record.ok else {"ok": False, "error": record.error}
+    payload = (
+        {"ok": True, "result": record.result} if record.ok else {"ok": False, "error": record.error}
+    )
     return {
         "role": "tool",
         "tool_call_id": tool_call_id,
@@ -85,7 +91,12 @@ async def _run_tool(
     args, problem = _parse_arguments(raw_arguments)
     if problem is not None:
         return ToolCallRecord(
-            tool_id=name, args={}, ok=False, call_id=None, latency_ms=0.0,
+            tool_id=name,
+            function_name=name,
+            args={},
+            ok=False,
+            call_id=None,
+            latency_ms=0.0,
             error={"type": "invalid_args", "message": problem},
         )
     outcome = await tool_call(agent_id=agent_id, tool_id=name, args=args, request_id=request_id)
@@ -93,8 +104,14 @@ async def _run_tool(
     if outcome.error is not None:
         error = {"type": outcome.error.type, "message": outcome.error.message}
     return ToolCallRecord(
-        tool_id=name, args=args, ok=outcome.ok, call_id=str(outcome.call_id) if outcome.call_id else None,
-        latency_ms=outcome.latency_ms, result=outcome.result if outcome.ok else None, error=error,
+        tool_id=outcome.tool_id or name,
+        function_name=name,
+        args=args,
+        ok=outcome.ok,
+        call_id=str(outcome.call_id) if outcome.call_id else None,
+        latency_ms=outcome.latency_ms,
+        result=outcome.result if outcome.ok else None,
+        error=error,
     )
 
 
@@ -131,13 +148,18 @@ async def agent_respond(
     memories: list[dict[str, Any]] = []
     try:
         found = await memory_query(
-            agent_id=agent_id, microdao_id=microdao_id, query=message,
-            limit=settings.RUNTIME_MEMORY_LIMIT, channel_id=channel_id,
+            agent_id=agent_id,
+            microdao_id=microdao_id,
+            query=message,
+            limit=settings.RUNTIME_MEMORY_LIMIT,
+            channel_id=channel_id,
         )
         memories = [_memory_item_dict(item) for item in found.items]
         notify(TurnEvent("memories", {"items": memories}))
     except Exception:
-        logger.warning("memory query failed for %s; answering without memory", agent_id, exc_info=True)
+        logger.warning(
+            "memory query failed for %s; answering without memory", agent_id, exc_info=True
+        )
         degraded.append("memory")
         notify(TurnEvent("degraded", {"step": "memory"}))
     timing["memory_query"] = _elapsed_ms(step)
@@ -148,7 +170,9 @@ async def agent_respond(
     try:
         tools = await tools_for_agent(agent_id=agent_id, fmt="openai")
     except Exception:
-        logger.warning("tool listing failed for %s; answering without tools", agent_id, exc_info=True)
+        logger.warning(
+            "tool listing failed for %s; answering without tools", agent_id, exc_info=True
+        )
         degraded.append("tools")
         notify(TurnEvent("degraded", {"step": "tools"}))
     timing["tools_list"] = _elapsed_ms(step)
@@ -163,14 +187,25 @@ async def agent_respond(
     step = time.perf_counter()
     try:
         reply = await _converse(
-            agent=agent, messages=messages, tools=tools, usage=usage, records=records,
-            request_id=request_id, notify=notify,
+            agent=agent,
+            messages=messages,
+            tools=tools,
+            usage=usage,
+            records=records,
+            request_id=request_id,
+            notify=notify,
         )
     except Exception:
         # The LLM failed: keep the user's message (nothing is lost), then report the error.
         await _store_exchange(
-            agent_id=agent_id, microdao_id=microdao_id, channel_id=channel_id, message=message,
-            reply=None, request_id=request_id, records=records, degraded=degraded,
+            agent_id=agent_id,
+            microdao_id=microdao_id,
+            channel_id=channel_id,
+            message=message,
+            reply=None,
+            request_id=request_id,
+            records=records,
+            degraded=degraded,
         )
         raise
     timing["llm_and_tools"] = _elapsed_ms(step)
@@ -179,15 +214,30 @@ async def agent_respond(
     # 4. remember the exchange
     step = time.perf_counter()
     stored_ids = await _store_exchange(
-        agent_id=agent_id, microdao_id=microdao_id, channel_id=channel_id, message=message,
-        reply=reply, request_id=request_id, records=records, degraded=degraded,
+        agent_id=agent_id,
+        microdao_id=microdao_id,
+        channel_id=channel_id,
+        message=message,
+        reply=reply,
+        request_id=request_id,
+        records=records,
+        degraded=degraded,
     )
     timing["memory_store"] = _elapsed_ms(step)
     timing["total"] = _elapsed_ms(started)
     return TurnResult(
-        agent_id=agent_id, microdao_id=microdao_id, channel_id=channel_id, reply=reply,
-        model=agent.default_model, tool_calls=records, memories_used=memories, usage=usage,
-        degraded=degraded, stored_memory_ids=stored_ids, request_id=request_id, timing_ms=timing,
+        agent_id=agent_id,
+        microdao_id=microdao_id,
+        channel_id=channel_id,
+        reply=reply,
+        model=agent.default_model,
+        tool_calls=records,
+        memories_used=memories,
+        usage=usage,
+        degraded=degraded,
+        stored_memory_ids=stored_ids,
+        request_id=request_id,
+        timing_ms=timing,
     )
 
 
@@ -199,8 +249,12 @@ async def _converse(*, agent, messages, tools, usage, records, request_id, notif
         params: dict[str, Any] = {"tools": tools, "tool_choice": "auto"} if offer_tools else {}
         result = await gateway.chat(
             ChatRequest(
-                model=agent.default_model, messages=messages, agent_id=agent.id,
-                microdao_id=agent.microdao_id, params=params, request_id=request_id,
+                model=agent.default_model,
+                messages=messages,
+                agent_id=agent.id,
+                microdao_id=agent.microdao_id,
+                params=params,
+                request_id=request_id,
             )
         )
         usage.add(result.usage, result.cost_usd, result.provider)
@@ -212,10 +266,17 @@ async def _converse(*, agent, messages, tools, usage, records, request_id, notif
         )
         for call in requested:
             function = call.get("function") or {}
-            notify(TurnEvent("tool_call", {"name": function.get("name"), "arguments": function.get("arguments")}))
+            notify(
+                TurnEvent(
+                    "tool_call",
+                    {"name": function.get("name"), "arguments": function.get("arguments")},
+                )
+            )
             record = await _run_tool(
-                agent_id=agent.id, name=function.get("name") or "",
-                raw_arguments=function.get("arguments"), request_id=request_id,
+                agent_id=agent.id,
+                name=function.get("name") or "",
+                raw_arguments=function.get("arguments"),
+                request_id=request_id,
             )
             records.append(record)
             notify(TurnEvent("tool_result", asdict(record)))
@@ -228,8 +289,11 @@ async def _store_exchange(
 ) -> list[Any]:
     try:
         stored = await memory_store(
-            agent_id=agent_id, microdao_id=microdao_id, channel_id=channel_id,
-            user_message=message, agent_reply=reply,
+            agent_id=agent_id,
+            microdao_id=microdao_id,
+            channel_id=channel_id,
+            user_message=message,
+            agent_reply=reply,
             metadata={"request_id": request_id, "tools": [record.tool_id for record in records]},
             idempotency_key=f"turn:{request_id}:{'reply' if reply is not None else 'message'}",
         )

@@ -9,7 +9,8 @@ from typing import Any
 
 @dataclass(slots=True)
 class ToolCallRecord:
-    tool_id: str
+    tool_id: str  # the registry's id (e.g. "projects.list")
+    function_name: str  # the OpenAI-safe name the model used (e.g. "projects__list")
     args: dict[str, Any]
     ok: bool
     call_id: str | None

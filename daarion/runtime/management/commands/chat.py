@@ -13,16 +13,26 @@ from daarion.runtime.types import TurnEvent
 
 
 class Command(BaseCommand):
-    help = "Interactive terminal chat with an agent (one full turn per message). Ctrl-D or /quit ends."
+    help = (
+        "Interactive terminal chat with an agent (one full turn per message). Ctrl-D or /quit ends."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("agent_id")
-        parser.add_argument("--channel", default=None, help="Channel id (default: a new terminal channel).")
-        parser.add_argument("--message", "-m", action="append", help="Send these messages and exit.")
+        parser.add_argument(
+            "--channel", default=None, help="Channel id (default: a new terminal channel)."
+        )
+        parser.add_argument(
+            "--message", "-m", action="append", help="Send these messages and exit."
+        )
 
-    def handle(self, *args, agent_id: str, channel: str | None, message: list[str] | None, **options) -> None:
+    def handle(
+        self, *args, agent_id: str, channel: str | None, message: list[str] | None, **options
+    ) -> None:
         channel = channel or f"terminal:{uuid.uuid4().hex[:8]}"
-        self.stdout.write(self.style.MIGRATE_HEADING(f"Chatting with {agent_id} in channel {channel}"))
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(f"Chatting with {agent_id} in channel {channel}")
+        )
         if message:
             for text in message:
                 self._turn(agent_id, channel, text)
@@ -42,7 +52,9 @@ class Command(BaseCommand):
     def _turn(self, agent_id: str, channel: str, text: str) -> None:
         try:
             result = asyncio.run(
-                agent_respond(agent_id=agent_id, message=text, channel_id=channel, observer=self._show)
+                agent_respond(
+                    agent_id=agent_id, message=text, channel_id=channel, observer=self._show
+                )
             )
         except ApiError as exc:
             if exc.status_code == 404:
@@ -61,13 +73,21 @@ class Command(BaseCommand):
         data = event.data
         if event.kind == "memories":
             for item in data["items"]:
-                self.stdout.write(self.style.HTTP_NOT_MODIFIED(f"  [memory:{item['tier']}] {item['text'][:100]}"))
+                self.stdout.write(
+                    self.style.HTTP_NOT_MODIFIED(f"  [memory:{item['tier']}] {item['text'][:100]}")
+                )
         elif event.kind == "tool_call":
             self.stdout.write(self.style.WARNING(f"  → tool {data['name']}({data['arguments']})"))
         elif event.kind == "tool_result":
             outcome = "ok" if data["ok"] else f"error {data['error']}"
-            self.stdout.write(self.style.WARNING(f"  ← {data['tool_id']}: {outcome} ({data['latency_ms']:.0f} ms)"))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"  ← {data['tool_id']}: {outcome} ({data['latency_ms']:.0f} ms)"
+                )
+            )
         elif event.kind == "degraded":
-            self.stdout.write(self.style.ERROR(f"  ! {data['step']} unavailable, continuing without it"))
+            self.stdout.write(
+                self.style.ERROR(f"  ! {data['step']} unavailable, continuing without it")
+            )
         elif event.kind == "reply":
             self.stdout.write(self.style.SUCCESS(f"agent> {data['text']}"))
