@@ -71,9 +71,10 @@ class ScriptedLLM:
                 }
             project = payload["result"]["projects"][0]
             titles = "; ".join(task["title"] for task in project["new_tasks"])
+            count = len(project["new_tasks"])
             return {
                 "role": "assistant",
-                "content": f"{project['name']} has {len(project['new_tasks'])} new tasks: {titles}. "
+                "content": f"{project['name']} has {count} new tasks: {titles}. "
                 f"Last updated {project['updated_at']}.",
             }
         question = messages[-1]["content"]

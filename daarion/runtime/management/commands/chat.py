@@ -62,10 +62,12 @@ class Command(BaseCommand):
             self.stdout.write(self.style.ERROR(f"  ! {exc.error_type}: {exc.message}"))
             return
         usage = result.usage
+        providers = ", ".join(usage.providers) or "-"
+        total_ms = result.timing_ms["total"]
         self.stdout.write(
             self.style.HTTP_INFO(
-                f"  · {usage.llm_calls} LLM call(s) via {', '.join(usage.providers) or '-'}, "
-                f"{usage.total_tokens} tokens, ${usage.cost_usd:.6f}, {result.timing_ms['total']:.0f} ms"
+                f"  · {usage.llm_calls} LLM call(s) via {providers}, {usage.total_tokens} tokens, "
+                f"${usage.cost_usd:.6f}, {total_ms:.0f} ms"
             )
         )
 
