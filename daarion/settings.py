@@ -227,6 +227,19 @@ DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
 
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
+# Base URL of the projects service the seed tools (projects.list, task.create, followup.create)
+# call. No such service runs in the demo: those tools answer a typed upstream_error until one does.
+PROJECTS_SERVICE_URL = env_str("PROJECTS_SERVICE_URL", "http://127.0.0.1:7010").rstrip("/")
+# Hosts HTTP tools may reach even though they resolve to private/loopback/link-local addresses
+# ("host", "host:port" or "*.suffix"). Default: the projects service's host:port only.
+TOOLCORE_ALLOWED_HOSTS = env_list(
+    "TOOLCORE_ALLOWED_HOSTS", [PROJECTS_SERVICE_URL.split("://", 1)[-1].split("/", 1)[0]]
+)
+# Largest tool response body read (bytes); bigger answers become an upstream_error.
+TOOLCORE_MAX_RESPONSE_BYTES = env_int("TOOLCORE_MAX_RESPONSE_BYTES", 1024 * 1024)
+# Seconds a process trusts its cached copy of the tool registry (writes here invalidate at once).
+TOOLCORE_REGISTRY_CACHE_SECONDS = env_float("TOOLCORE_REGISTRY_CACHE_SECONDS", 30.0)
+DAARION_DEMO_SEEDERS += ["toolcore.demo.seed_demo"]
 
 
 # --- runtime: the reference agent turn (its own settings go in this section) -----------------

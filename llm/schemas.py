@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+# Plain pydantic models, not ninja.Schema: ninja's resolver wrapper drops unknown fields, and
+# unknown fields here are OpenAI parameters that must reach the provider.
+Schema = BaseModel
 
 
 class Message(Schema):

@@ -15,3 +15,5 @@ DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+# toolcore: the fake tool servers run on 127.0.0.1 (SSRF tests override this to []).
+TOOLCORE_ALLOWED_HOSTS = ["127.0.0.1"]

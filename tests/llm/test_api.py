@@ -149,3 +149,25 @@ async def test_token_without_llm_scope_is_403(client):
         client, "/v1/chat/completions", _body(), {"Authorization": f"Bearer {raw}"}
     )
     assert response.status_code == 403
+
+
+async def test_proxy_passes_openai_parameters_through_and_keeps_metadata(client, internal_headers):
+    with fake_upstream() as (url, state):
+        await db(lambda: make_route("m", ProviderFactory(base_url=url), physical_model="fast"))()
+        tools = [{"type": "function", "function": {"name": "t", "parameters": {}}}]
+        body = _body(
+            "m",
+            metadata={"agent_id": None},
+            temperature=0.2,
+            max_tokens=512,
+            tools=tools,
+            tool_choice="auto",
+            response_format={"type": "text"},
+        )
+        response = await _post(client, "/internal/llm/proxy", body, internal_headers)
+    assert response.status_code == 200, response.content
+    sent = state.requests[-1]["body"]
+    assert sent["temperature"] == 0.2 and sent["max_tokens"] == 512
+    assert sent["tools"] == tools and sent["tool_choice"] == "auto"
+    assert sent["response_format"] == {"type": "text"}
+    assert "metadata" not in sent and "stream" not in sent

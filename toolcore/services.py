@@ -1,0 +1,290 @@
+"""Writes of the tool registry, and `tool_call` — the one way a tool runs.
+
+`tool_call` resolves the tool from the cached registry, applies the permission predicate shared
+with listing, validates the arguments against the input schema, runs the executor, and writes
+one ToolCall audit row whatever happens. Tool-level failures come back as a ToolError in the
+result, never as an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+
+from daarion.agents.selectors import agent_aget
+from toolcore.errors import ToolCallFailed
+from toolcore.executors.http import execute_http
+from toolcore.executors.python import execute_python
+from toolcore.ids import openai_name_for
+from toolcore.models import Executor, Grant, Outcome, Tool, ToolCall, ToolSecretHeader
+from toolcore.registry import python_tool_get
+from toolcore.schema import args_errors, redact, scrub, scrub_deep, strip_optional_nulls
+from toolcore.selectors import ToolSpec, registry_asnapshot
+from toolcore.types import ToolCallResult, ToolContext, ToolError
+
+logger = logging.getLogger(__name__)
+
+_EXECUTORS = {Executor.HTTP: execute_http, Executor.PYTHON: execute_python}
+_DEFINITION_FIELDS = (
+    "tool_id",
+    "description",
+    "input_schema",
+    "output_schema",
+    "executor",
+    "http_method",
+    "url_template",
+    "headers",
+    "python_function",
+    "timeout_seconds",
+    "retries",
+    "enabled",
+)
+
+
+# --- calling -------------------------------------------------------------------------------
+
+
+async def tool_call(
+    *, agent_id: str, tool_id: str, args: dict, request_id: str | None = None
+) -> ToolCallResult:
+    """Call `tool_id` as `agent_id`. Never raises for tool-level failures (see ToolError)."""
+    started = time.perf_counter()
+    call_id = str(uuid.uuid4())
+    spec: ToolSpec | None = None
+    outcome = Outcome.OK
+    result: Any = None
+    error: ToolError | None = None
+    http_status: int | None = None
+    attempts = 0
+    try:
+        agent = await agent_aget(agent_id=agent_id)
+        snapshot = await registry_asnapshot()
+        spec = snapshot.resolve(tool_id) if isinstance(tool_id, str) else None
+        if not snapshot.may_use(agent, spec):
+            # Unknown and forbidden look the same to the caller; the audit row tells them apart.
+            outcome = Outcome.NOT_FOUND if spec is None else Outcome.PERMISSION_DENIED
+            error = ToolError(
+                type="not_found",
+                message=f"No tool named '{tool_id}' is available to this agent. "
+                "Call only the tools you were given.",
+            )
+        elif not spec.available:
+            outcome = Outcome.DISABLED
+            error = ToolError(
+                type="disabled",
+                message=f"The tool '{spec.name}' is disabled. Answer without it.",
+            )
+        else:
+            ctx = ToolContext(
+                agent_id=agent.id,
+                microdao_id=agent.microdao_id,
+                request_id=request_id,
+                call_id=call_id,
+            )
+            result, http_status, attempts = await _validated_run(spec, args, ctx)
+    except ToolCallFailed as failure:
+        outcome = Outcome(failure.error_type)
+        secrets = spec.secret_values if spec else ()
+        error = ToolError(
+            type=failure.error_type,
+            message=scrub(failure.message, secrets),
+            details=scrub_deep(failure.details, secrets),
+        )
+        http_status, attempts = failure.http_status, failure.attempts
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    await _record(
+        call_id=call_id,
+        request_id=request_id,
+        agent_id=agent_id,
+        requested_tool=tool_id,
+        spec=spec,
+        args=args,
+        outcome=outcome,
+        error=error,
+        http_status=http_status,
+        attempts=attempts,
+        latency_ms=latency_ms,
+    )
+    logger.info(
+        "tool call %s agent=%s tool=%s outcome=%s attempts=%s latency_ms=%.1f",
+        call_id,
+        agent_id,
+        spec.tool_id if spec else tool_id,
+        outcome,
+        attempts,
+        latency_ms,
+    )
+    return ToolCallResult(
+        ok=error is None,
+        result=result if error is None else None,
+        call_id=call_id,
+        latency_ms=latency_ms,
+        tool_id=spec.tool_id if spec and outcome != Outcome.PERMISSION_DENIED else None,
+        error=error,
+    )
+
+
+async def _validated_run(
+    spec: ToolSpec, args: Any, ctx: ToolContext
+) -> tuple[Any, int | None, int]:
+    if not isinstance(args, dict):
+        raise ToolCallFailed("invalid_args", "args must be a JSON object.")
+    cleaned = strip_optional_nulls(spec.input_schema, args)
+    errors = args_errors(spec.validator, cleaned)
+    if errors:
+        summary = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
+        raise ToolCallFailed(
+            "invalid_args",
+            f"Invalid arguments for '{spec.name}': {summary}. Fix them and call again.",
+            details={"errors": errors},
+        )
+    try:
+        execution = await _EXECUTORS[spec.executor](spec=spec, args=cleaned, ctx=ctx)
+    except ToolCallFailed:
+        raise
+    except Exception:  # an executor bug must not become a 500 or leak internals
+        logger.exception("executor %s failed for tool %s", spec.executor, spec.tool_id)
+        raise ToolCallFailed(
+            "upstream_error", f"The tool failed with an internal error (call id {ctx.call_id})."
+        ) from None
+    result = scrub_deep(execution.result, spec.secret_values)
+    if spec.output_validator is not None and not spec.output_validator.is_valid(result):
+        raise ToolCallFailed(
+            "upstream_error",
+            "The tool returned data that does not match its declared output schema.",
+            http_status=execution.http_status,
+            attempts=execution.attempts,
+        )
+    return result, execution.http_status, execution.attempts
+
+
+async def _record(
+    *,
+    call_id: str,
+    request_id: str | None,
+    agent_id: str,
+    requested_tool: Any,
+    spec: ToolSpec | None,
+    args: Any,
+    outcome: str,
+    error: ToolError | None,
+    http_status: int | None,
+    attempts: int,
+    latency_ms: float,
+) -> None:
+    secrets = spec.secret_values if spec else ()
+    await ToolCall.objects.acreate(
+        call_id=call_id,
+        request_id=(request_id or "")[:64],
+        agent_id=str(agent_id)[:64],
+        requested_tool=str(requested_tool)[:128],
+        tool_id=spec.pk if spec else None,
+        tool_version=spec.version if spec else None,
+        args=redact(args, schema=spec.input_schema if spec else None, secrets=secrets),
+        outcome=outcome,
+        error_message=error.message if error else "",
+        http_status=http_status,
+        attempts=attempts,
+        latency_ms=latency_ms,
+    )
+
+
+# --- registry writes (admin, seeders, other apps' setup) -------------------------------------
+
+
+def tool_save(*, tool: Tool) -> Tool:
+    """Validate and save `tool`, bumping its version when its definition changed."""
+    tool.full_clean()
+    if tool.pk is not None:
+        previous = Tool.objects.filter(pk=tool.pk).first()
+        if previous is not None and any(
+            getattr(previous, name) != getattr(tool, name) for name in _DEFINITION_FIELDS
+        ):
+            tool.version = previous.version + 1
+    tool.save()
+    return tool
+
+
+@transaction.atomic
+def tool_upsert(
+    *,
+    tool_id: str,
+    description: str,
+    input_schema: dict,
+    executor: str,
+    output_schema: dict | None = None,
+    http_method: str = "GET",
+    url_template: str = "",
+    headers: dict[str, str] | None = None,
+    secret_headers: dict[str, str] | None = None,
+    python_function: str = "",
+    timeout_seconds: float = 10.0,
+    retries: int = 0,
+    enabled: bool = True,
+) -> Tool:
+    """Create or update a tool by id (idempotent). `secret_headers`, when given, replaces the
+    tool's secret headers; None leaves them alone."""
+    tool = Tool.objects.filter(openai_name=openai_name_for(tool_id)).first() or Tool()
+    tool.tool_id = tool_id
+    tool.description = description
+    tool.input_schema = input_schema
+    tool.output_schema = output_schema
+    tool.executor = executor
+    tool.http_method = http_method if executor == Executor.HTTP else ""
+    tool.url_template = url_template
+    tool.headers = headers or {}
+    tool.python_function = python_function
+    tool.timeout_seconds = timeout_seconds
+    tool.retries = retries
+    tool.enabled = enabled
+    tool_save(tool=tool)
+    if secret_headers is not None:
+        tool_secret_headers_set(tool=tool, headers=secret_headers)
+    return tool
+
+
+def tool_secret_headers_set(*, tool: Tool, headers: dict[str, str]) -> None:
+    tool.secret_headers.exclude(name__in=list(headers)).delete()
+    for name, value in headers.items():
+        header = ToolSecretHeader.objects.filter(tool=tool, name=name).first()
+        header = header or ToolSecretHeader(tool=tool, name=name)
+        header.value = value
+        header.full_clean()
+        header.save()
+
+
+def python_tool_install(
+    *, function_name: str, tool_id: str | None = None, enabled: bool = True
+) -> Tool:
+    """A Tool row for a registered Python function, with its description and schema."""
+    registered = python_tool_get(function_name)
+    if registered is None:
+        raise ValueError(f"no Python tool named {function_name!r} is registered")
+    return tool_upsert(
+        tool_id=tool_id or function_name,
+        description=registered.description,
+        input_schema=registered.input_schema,
+        executor=Executor.PYTHON,
+        python_function=function_name,
+        timeout_seconds=registered.timeout or 10.0,
+        enabled=enabled,
+    )
+
+
+def tool_grant(*, agent_id: str, tool_id: str) -> Grant:
+    tool = Tool.objects.get(openai_name=openai_name_for(tool_id))
+    grant, _ = Grant.objects.get_or_create(agent_id=agent_id, tool=tool)
+    return grant
+
+
+def tool_grant_many(*, agent_id: str, tool_ids: Iterable[str]) -> list[Grant]:
+    return [tool_grant(agent_id=agent_id, tool_id=tool_id) for tool_id in tool_ids]
+
+
+def tool_revoke(*, agent_id: str, tool_id: str) -> None:
+    Grant.objects.filter(agent_id=agent_id, tool__openai_name=openai_name_for(tool_id)).delete()

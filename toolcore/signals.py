@@ -1,0 +1,12 @@
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from toolcore.models import Grant, Tool, ToolSecretHeader
+from toolcore.selectors import registry_cache
+
+
+@receiver([post_save, post_delete], sender=Tool)
+@receiver([post_save, post_delete], sender=ToolSecretHeader)
+@receiver([post_save, post_delete], sender=Grant)
+def _invalidate_registry(**kwargs) -> None:
+    registry_cache.invalidate()
