@@ -4,6 +4,7 @@ and admin upload."""
 from __future__ import annotations
 
 import io
+import itertools
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -26,7 +27,7 @@ def test_chunks_overlap_respect_size_and_keep_headings():
     assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
     assert chunks[0].heading == "Guide" and chunks[-1].heading == "Guide > End"
     assert any(chunk.heading == "Guide > Details" for chunk in chunks)
-    for previous, current in zip(chunks[1:-2], chunks[2:-1], strict=True):
+    for previous, current in itertools.pairwise(chunks[1:-1]):
         # Each chunk starts with the tail of the one before.
         assert current.text[:30] in previous.text
     # Every sentence is somewhere.
@@ -112,7 +113,7 @@ def test_documents_api_json_upload_list_and_delete(tenants, internal_headers):
         {
             "microdao_id": "microdao:alpha",
             "agent_id": "agent:sofia",
-            "file": SimpleUploadedFile("notes.md", "# Notes\n\nПривіт, світе!".encode()),
+            "file": SimpleUploadedFile("notes.md", "# Notes\n\nПривіт, світе!".encode()),  # noqa: RUF001
         },
     )
     assert upload.status_code == 200, upload.content
