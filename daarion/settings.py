@@ -243,3 +243,5 @@ DAARION_DEMO_SEEDERS += ["toolcore.demo.seed_demo"]
 
 
 # --- runtime: the reference agent turn (its own settings go in this section) -----------------
+RUNTIME_MAX_TOOL_ROUNDS = env_int("RUNTIME_MAX_TOOL_ROUNDS", 4)
+RUNTIME_MEMORY_LIMIT = env_int("RUNTIME_MEMORY_LIMIT", 8)

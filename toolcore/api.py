@@ -8,6 +8,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
+from daarion.agents.validators import AGENT_ID_RE
 from daarion.common.errors import BadRequest
 from toolcore.selectors import tools_for_agent
 from toolcore.services import tool_call
@@ -17,13 +18,17 @@ router = Router()
 
 
 class ListQuery(Schema):
-    agent_id: str | None = Field(None, max_length=64, description="Defaults to the bound agent.")
+    agent_id: str | None = Field(
+        None, pattern=AGENT_ID_RE.pattern, description="Defaults to the bound agent."
+    )
     format: Literal["native", "openai"] = "native"
 
 
 class CallIn(Schema):
     tool_id: str = Field(..., min_length=1, max_length=128)
-    agent_id: str | None = Field(None, max_length=64, description="Defaults to the bound agent.")
+    agent_id: str | None = Field(
+        None, pattern=AGENT_ID_RE.pattern, description="Defaults to the bound agent."
+    )
     args: dict[str, Any] = Field(default_factory=dict)
     request_id: str | None = Field(None, max_length=64)
 

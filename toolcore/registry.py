@@ -38,6 +38,7 @@ class PythonTool:
     timeout: float | None
     fn: Callable[..., Any]
     is_async: bool
+    signature: inspect.Signature
 
 
 _REGISTRY: dict[str, PythonTool] = {}
@@ -69,6 +70,7 @@ def python_tool(
             timeout=timeout,
             fn=fn,
             is_async=inspect.iscoroutinefunction(fn),
+            signature=inspect.signature(fn),
         )
         return fn
 

@@ -12,6 +12,7 @@ with `strict: false`.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
@@ -201,8 +202,9 @@ def _nullable(node: dict) -> dict:
 
 
 def redact(value: Any, *, schema: dict | None = None, secrets: tuple[str, ...] = ()) -> Any:
-    """A copy of `value` for the audit log: secret-looking or writeOnly properties masked, and
-    any occurrence of a known secret value replaced."""
+    """A copy of `value` for the audit log: secret-looking or writeOnly properties masked, any
+    occurrence of a known secret value replaced, and made storable in jsonb (no NUL characters,
+    no NaN/Infinity)."""
     schema = schema if isinstance(schema, dict) else {}
     if isinstance(value, dict):
         properties = schema.get("properties") or {}
@@ -210,17 +212,27 @@ def redact(value: Any, *, schema: dict | None = None, secrets: tuple[str, ...] =
         for key, item in value.items():
             sub = properties.get(key) if isinstance(properties, dict) else None
             secret_key = _SECRET_KEY.search(str(key)) is not None
+            storable_key = storable_text(str(key))
             if secret_key or (isinstance(sub, dict) and sub.get("writeOnly")):
-                redacted[key] = REDACTED
+                redacted[storable_key] = REDACTED
             else:
-                redacted[key] = redact(item, schema=sub, secrets=secrets)
+                redacted[storable_key] = redact(item, schema=sub, secrets=secrets)
         return redacted
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         item_schema = schema.get("items") if isinstance(schema.get("items"), dict) else None
         return [redact(item, schema=item_schema, secrets=secrets) for item in value]
     if isinstance(value, str):
-        return scrub(value, secrets)
-    return value
+        return storable_text(scrub(value, secrets))
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return storable_text(scrub(repr(value), secrets))  # not JSON (a Python caller's object)
+
+
+def storable_text(text: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL characters."""
+    return text.replace("\x00", "")
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:

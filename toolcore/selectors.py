@@ -17,6 +17,7 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 
 from daarion.agents.selectors import AgentInfo, agent_aget
+from daarion.agents.validators import AGENT_ID_RE
 from daarion.common.errors import NotFound
 from daarion.common.registry_cache import RegistryCache
 from toolcore.ids import openai_name_for
@@ -169,7 +170,7 @@ async def registry_asnapshot() -> RegistrySnapshot:
 async def tools_for_agent(*, agent_id: str, fmt: Format = "native") -> list[dict]:
     """The tools `agent_id` may call now (granted, enabled, available), as native dicts or as an
     OpenAI `tools` array. Raises NotFound for an unknown agent; an inactive agent gets none."""
-    agent = await agent_aget(agent_id=agent_id)
+    agent = await agent_aget(agent_id=agent_id) if AGENT_ID_RE.match(agent_id) else None
     if agent is None:
         raise NotFound(f"Unknown agent '{agent_id}'.")
     snapshot = await registry_asnapshot()
@@ -179,3 +180,38 @@ async def tools_for_agent(*, agent_id: str, fmt: Format = "native") -> list[dict
         for tool in sorted(snapshot.tools.values(), key=lambda t: t.tool_id)
         if snapshot.may_use(agent, tool) and tool.available
     ]
+
+
+# --- registry as code (used by `manage.py registry export`) --------------------------------
+
+EXPORTED_FIELDS = (
+    "tool_id",
+    "description",
+    "input_schema",
+    "output_schema",
+    "executor",
+    "http_method",
+    "url_template",
+    "headers",
+    "python_function",
+    "timeout_seconds",
+    "retries",
+    "enabled",
+)
+
+
+def tool_registry_export() -> dict[str, list[dict[str, Any]]]:
+    """Tools and grants as plain data. Secret header values are never exported, only names;
+    `toolcore.services.tool_import` accepts each tool dict back."""
+    tools = []
+    for tool in Tool.objects.prefetch_related("secret_headers").order_by("tool_id"):
+        definition = {name: getattr(tool, name) for name in EXPORTED_FIELDS}
+        definition["secret_header_names"] = sorted(h.name for h in tool.secret_headers.all())
+        tools.append(definition)
+    grants = [
+        {"agent_id": agent_id, "tool_id": tool_id}
+        for agent_id, tool_id in Grant.objects.order_by("agent_id", "tool__tool_id").values_list(
+            "agent_id", "tool__tool_id"
+        )
+    ]
+    return {"tools": tools, "grants": grants}

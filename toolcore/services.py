@@ -14,17 +14,26 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from daarion.agents.selectors import agent_aget
+from daarion.agents.validators import AGENT_ID_RE
 from toolcore.errors import ToolCallFailed
 from toolcore.executors.http import execute_http
 from toolcore.executors.python import execute_python
 from toolcore.ids import openai_name_for
 from toolcore.models import Executor, Grant, Outcome, Tool, ToolCall, ToolSecretHeader
 from toolcore.registry import python_tool_get
-from toolcore.schema import args_errors, redact, scrub, scrub_deep, strip_optional_nulls
-from toolcore.selectors import ToolSpec, registry_asnapshot
+from toolcore.schema import (
+    args_errors,
+    redact,
+    scrub,
+    scrub_deep,
+    storable_text,
+    strip_optional_nulls,
+)
+from toolcore.selectors import EXPORTED_FIELDS, ToolSpec, registry_asnapshot
 from toolcore.types import ToolCallResult, ToolContext, ToolError
 
 logger = logging.getLogger(__name__)
@@ -62,7 +71,8 @@ async def tool_call(
     http_status: int | None = None
     attempts = 0
     try:
-        agent = await agent_aget(agent_id=agent_id)
+        valid_id = isinstance(agent_id, str) and AGENT_ID_RE.match(agent_id)
+        agent = await agent_aget(agent_id=agent_id) if valid_id else None
         snapshot = await registry_asnapshot()
         spec = snapshot.resolve(tool_id) if isinstance(tool_id, str) else None
         if not snapshot.may_use(agent, spec):
@@ -180,14 +190,14 @@ async def _record(
     secrets = spec.secret_values if spec else ()
     await ToolCall.objects.acreate(
         call_id=call_id,
-        request_id=(request_id or "")[:64],
-        agent_id=str(agent_id)[:64],
-        requested_tool=str(requested_tool)[:128],
+        request_id=storable_text(str(request_id or ""))[:64],
+        agent_id=storable_text(str(agent_id))[:64],
+        requested_tool=storable_text(str(requested_tool))[:128],
         tool_id=spec.pk if spec else None,
         tool_version=spec.version if spec else None,
         args=redact(args, schema=spec.input_schema if spec else None, secrets=secrets),
         outcome=outcome,
-        error_message=error.message if error else "",
+        error_message=storable_text(error.message) if error else "",
         http_status=http_status,
         attempts=attempts,
         latency_ms=latency_ms,
@@ -288,3 +298,31 @@ def tool_grant_many(*, agent_id: str, tool_ids: Iterable[str]) -> list[Grant]:
 
 def tool_revoke(*, agent_id: str, tool_id: str) -> None:
     Grant.objects.filter(agent_id=agent_id, tool__openai_name=openai_name_for(tool_id)).delete()
+
+
+# --- registry as code (used by `manage.py registry import`) --------------------------------
+
+
+def tool_definition_problems(*, definition: dict[str, Any]) -> dict[str, list[str]]:
+    """What is wrong with a tool definition (as exported), without writing anything."""
+    known = {*EXPORTED_FIELDS, "secret_header_names"}
+    unknown = sorted(set(definition) - known)
+    if unknown:
+        return {"__all__": [f"Unknown keys: {', '.join(unknown)}."]}
+    fields = {k: v for k, v in definition.items() if k in EXPORTED_FIELDS}
+    existing = Tool.objects.filter(openai_name=openai_name_for(str(fields.get("tool_id", ""))))
+    candidate = existing.first() or Tool()
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    try:
+        candidate.full_clean()
+    except ValidationError as exc:
+        return exc.message_dict
+    return {}
+
+
+def tool_import(*, definition: dict[str, Any]) -> Tool:
+    """Create or update a tool from an exported definition (idempotent). Secret header values
+    are not part of exports: existing ones are kept, missing ones must be set in admin."""
+    fields = {k: v for k, v in definition.items() if k in EXPORTED_FIELDS}
+    return tool_upsert(**fields)

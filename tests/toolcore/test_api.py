@@ -270,3 +270,32 @@ def test_secret_never_in_responses_audit_or_logs(
         assert SECRET not in repr(row.args) + row.error_message
     assert SECRET not in caplog.text
     assert tool_server.requests[0]["headers"]["Authorization"] == f"Bearer {SECRET}"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"tool_id": "projects.list", "agent_id": "%s", "args": {"microdao_id": "m", "x": NaN}}',
+        '{"tool_id": "projects.li\\u0000st", "agent_id": "%s", "args": {}}',
+        '{"tool_id": "projects.list", "agent_id": "%s", "args": {"microdao_id": "a\\u0000b"}}',
+        '{"tool_id": "projects.list", "agent_id": "%s\\u0000", "args": {}}',
+    ],
+)
+def test_hostile_json_never_500s_and_is_audited(
+    client, internal_headers, projects_tool, agent, template
+):
+    response = client.post(
+        "/internal/tools/call",
+        data=template % agent.id,
+        content_type="application/json",
+        headers=internal_headers,
+    )
+    assert 400 <= response.status_code < 500 or response.status_code == 200, response.content
+    if "call_id" in response.json():
+        assert ToolCall.objects.filter(call_id=response.json()["call_id"]).exists()
+
+
+def test_malformed_agent_id_is_422(client, internal_headers):
+    assert client.get("/internal/tools?agent_id=sofia", headers=internal_headers).status_code == 422
+    response = _call(client, internal_headers, tool_id="x", agent_id="sofia", args={})
+    assert response.status_code == 422 and "agent_id" in response.json()["error"]["message"]

@@ -154,3 +154,9 @@ def test_registry_refuses_bad_names_and_schemas():
         python_tool(name="has.dot", description="x", input_schema=EMPTY)
     with pytest.raises(ValueError, match="invalid input schema"):
         python_tool(name="bad_schema", description="x", input_schema={"type": "nope"})
+
+
+def test_arguments_the_function_does_not_take_are_invalid_args(agent):
+    make_python_tool(function_name="whoami", grant_to=agent)  # schema allows any property
+    outcome = call(agent, "whoami", {"x": 1})
+    assert outcome.error.type == "invalid_args" and "'x'" in outcome.error.message

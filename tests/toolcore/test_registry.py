@@ -178,3 +178,35 @@ def test_demo_seed_is_idempotent_and_grants_sofia(settings):
     assert outcome.error.type == "upstream_error"
     assert outcome.error.details["reason"] == "connection_failed"
     assert ToolCall.objects.filter(outcome="upstream_error").count() == 1
+
+
+@pytest.mark.django_db
+def test_registry_export_and_import_round_trip():
+    from toolcore.demo import seed_tools
+    from toolcore.selectors import tool_registry_export
+    from toolcore.services import (
+        tool_definition_problems,
+        tool_grant,
+        tool_import,
+        tool_secret_headers_set,
+    )
+
+    sofia = AgentFactory(id="agent:sofia")
+    seed_tools()
+    tool_grant(agent_id=sofia.id, tool_id="time_now")
+    listed = Tool.objects.get(tool_id="projects.list")
+    tool_secret_headers_set(tool=listed, headers={"Authorization": "Bearer export-secret-1"})
+    exported = tool_registry_export()
+    assert "export-secret-1" not in repr(exported)
+    projects = next(t for t in exported["tools"] if t["tool_id"] == "projects.list")
+    assert projects["secret_header_names"] == ["Authorization"]
+    assert exported["grants"] == [{"agent_id": "agent:sofia", "tool_id": "time_now"}]
+    for definition in exported["tools"]:
+        assert tool_definition_problems(definition=definition) == {}
+        tool_import(definition=definition)
+    assert Tool.objects.count() == 5 and all(t.version == 1 for t in Tool.objects.all())
+    assert listed.secret_headers.get().value == "Bearer export-secret-1"  # kept
+    bad = {**projects, "input_schema": {"type": "nope"}, "colour": 1}
+    assert "Unknown keys: colour." in tool_definition_problems(definition=bad)["__all__"]
+    del bad["colour"]
+    assert "input_schema" in tool_definition_problems(definition=bad)

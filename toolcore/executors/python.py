@@ -30,6 +30,10 @@ async def execute_python(*, spec, args: dict[str, Any], ctx: ToolContext) -> Exe
     deadline = spec.timeout_seconds
     if registered.timeout is not None:
         deadline = min(deadline, registered.timeout)
+    try:  # the Tool row's schema may allow what the function does not take
+        registered.signature.bind(ctx, **args)
+    except TypeError as exc:
+        raise ToolCallFailed("invalid_args", f"Invalid arguments: {exc}.", attempts=0) from None
     if registered.is_async:
         call = registered.fn(ctx, **args)
     else:
