@@ -100,6 +100,10 @@ class Tool(models.Model):
     def __str__(self) -> str:
         return self.tool_id
 
+    def save(self, *args, **kwargs) -> None:
+        self.openai_name = openai_name_for(self.tool_id)  # also for writes that skip clean()
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         if self.tool_id:

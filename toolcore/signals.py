@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -9,4 +10,7 @@ from toolcore.selectors import registry_cache
 @receiver([post_save, post_delete], sender=ToolSecretHeader)
 @receiver([post_save, post_delete], sender=Grant)
 def _invalidate_registry(**kwargs) -> None:
+    # Now, for this transaction's own reads, and again after commit, so that a snapshot another
+    # request loaded before the commit is not kept.
     registry_cache.invalidate()
+    transaction.on_commit(registry_cache.invalidate)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from tests.toolcore.conftest import SECRET
 from tests.toolcore.factories import call, make_http_tool
@@ -243,3 +245,47 @@ def test_secret_looking_args_are_redacted_in_the_audit(tool_server, agent):
     outcome = call(agent, "echo_tool", {"q": "x", "api_key": "user-supplied-key"})
     row = ToolCall.objects.get(call_id=outcome.call_id)
     assert row.args == {"q": "x", "api_key": "[redacted]"}
+
+
+def test_a_warm_call_makes_one_query_the_audit_insert(
+    tool_server, agent, django_assert_num_queries
+):
+    make_http_tool(url_template=f"{tool_server.url}/projects", grant_to=agent)
+    assert call(agent, "echo_tool").ok  # warms the agent and registry caches
+    with django_assert_num_queries(1) as captured:
+        assert call(agent, "echo_tool").ok
+    assert captured.captured_queries[0]["sql"].startswith('INSERT INTO "toolcore_toolcall"')
+
+
+def test_grants_and_revocations_apply_at_once(tool_server, agent):
+    from toolcore.selectors import tools_for_agent
+    from toolcore.services import tool_grant, tool_revoke
+
+    make_http_tool(url_template=f"{tool_server.url}/projects")
+    listed = lambda: async_to_sync(tools_for_agent)(agent_id=agent.id)  # noqa: E731
+    assert listed() == [] and call(agent, "echo_tool").error.type == "not_found"
+    tool_grant(agent_id=agent.id, tool_id="echo_tool")
+    assert [t["tool_id"] for t in listed()] == ["echo_tool"] and call(agent, "echo_tool").ok
+    tool_revoke(agent_id=agent.id, tool_id="echo_tool")
+    assert listed() == [] and call(agent, "echo_tool").error.type == "not_found"
+
+
+def test_concurrent_calls_each_get_an_audit_row(tool_server, agent):
+    from toolcore.services import tool_call
+
+    make_http_tool(
+        url_template=f"{tool_server.url}/projects", input_schema=PROJECTS_SCHEMA, grant_to=agent
+    )
+
+    async def many():
+        return await asyncio.gather(
+            *(
+                tool_call(agent_id=agent.id, tool_id="echo_tool", args={"microdao_id": f"m{i}"})
+                for i in range(25)
+            )
+        )
+
+    outcomes = async_to_sync(many)()
+    assert all(o.ok for o in outcomes)
+    assert {o.result["query"]["microdao_id"] for o in outcomes} == {f"m{i}" for i in range(25)}
+    assert ToolCall.objects.filter(outcome="ok").count() == 25

@@ -101,7 +101,7 @@ def test_async_tool_timeout(agent, throwaway_tools):
 
 def test_sync_tool_runs_in_a_thread_with_a_deadline(agent, throwaway_tools):
     def blocking(ctx):
-        time.sleep(1.0)
+        time.sleep(0.6)
         return "late"
 
     def quick(ctx, *, n: int):
