@@ -188,9 +188,11 @@ LLM_RETRY_AFTER_MAX_SECONDS = env_float("LLM_RETRY_AFTER_MAX_SECONDS", 5.0)
 # Circuit breaker: consecutive failures that open a provider's circuit, and its cool-down.
 LLM_BREAKER_FAILURES = env_int("LLM_BREAKER_FAILURES", 5)
 LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 30.0)
-# Usage rows are written in batches by a background thread (see README).
-LLM_USAGE_FLUSH_SECONDS = env_float("LLM_USAGE_FLUSH_SECONDS", 0.2)
-LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 200)
+# Usage rows are group-committed by a background thread; with LLM_USAGE_DURABLE a request
+# answers only once its row is committed (waiting at most the timeout). See README.
+LLM_USAGE_DURABLE = env_bool("LLM_USAGE_DURABLE", True)
+LLM_USAGE_DURABLE_TIMEOUT_SECONDS = env_float("LLM_USAGE_DURABLE_TIMEOUT_SECONDS", 5.0)
+LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)

@@ -4,10 +4,12 @@ from django.urls import path, re_path
 from daarion.api import internal_api, openai_api
 from daarion.health import liveness, readiness
 from daarion.views import api_not_found
+from llm.views import metrics as llm_metrics
 
 urlpatterns = [
     path("health", liveness, name="health"),
     path("internal/health", readiness, name="internal-health"),
+    path("metrics", llm_metrics, name="metrics"),
     path("internal/", internal_api.urls),
     path("v1/", openai_api.urls),
     # Unknown API paths: 401 without credentials (paths are not probeable), else JSON 404.

@@ -42,7 +42,7 @@ from llm.types import (
     EmbeddingModelInfo,
     EmbeddingResult,
 )
-from llm.usage import cost_usd, usage_record, usage_writer
+from llm.usage import cost_usd, usage_record, usage_wait, usage_writer
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +101,16 @@ class _Call:
         cost: Decimal = Decimal(0),
         error: BaseException | None = None,
         fallback_used: bool = False,
-    ) -> float:
-        """Write the one UsageLog row of this request (idempotent). Returns latency in ms."""
+        wait: bool = True,
+    ) -> tuple[float, asyncio.Future | None]:
+        """Queue the one UsageLog row of this request (idempotent).
+
+        Returns the latency in ms and, when `wait` and durable usage are on, a future to
+        await (`usage_wait`) before answering: set once the row is committed.
+        """
         latency_ms = self.elapsed_ms
         if self.recorded:
-            return latency_ms
+            return latency_ms, None
         self.recorded = True
         provider = target.provider.name if target else ""
         error_type = ""
@@ -114,7 +119,7 @@ class _Call:
             error_type = getattr(error, "error_type", None) or type(error).__name__
             error_message = (getattr(error, "message", None) or str(error))[:500]
         made = [a for a in self.attempts if a.outcome != "skipped"]
-        usage_record(
+        future = usage_record(
             UsageLog(
                 created_at=timezone.now(),
                 request_id=self.request_id,
@@ -136,7 +141,8 @@ class _Call:
                 error_type=error_type[:64],
                 error_message=error_message,
                 stream=self.stream,
-            )
+            ),
+            wait=wait and _setting("LLM_USAGE_DURABLE", True),
         )
         metrics_observe(
             kind=self.kind,
@@ -149,7 +155,13 @@ class _Call:
             cost=cost,
             latency_seconds=latency_ms / 1000,
         )
-        return latency_ms
+        return latency_ms, future
+
+    async def record_failure(self, exc: BaseException) -> None:
+        """The row of a failed request; awaited unless the request itself was cancelled."""
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        _, future = self.record(status=UsageStatus.ERROR, error=exc, wait=not cancelled)
+        await usage_wait(future)
 
 
 def _on_circuit_change(provider: str, state: str, detail: str) -> None:
@@ -365,10 +377,10 @@ async def chat(request: ChatRequest) -> ChatResult:
 
         target, index, reply = await _try_targets(call, route, attempt)
     except BaseException as exc:
-        call.record(status=UsageStatus.ERROR, error=exc)
+        await call.record_failure(exc)
         raise
     cost = _cost(target, reply.prompt_tokens, reply.completion_tokens)
-    latency_ms = call.record(
+    latency_ms, committed = call.record(
         status=UsageStatus.OK,
         target=target,
         prompt_tokens=reply.prompt_tokens,
@@ -376,6 +388,7 @@ async def chat(request: ChatRequest) -> ChatResult:
         cost=cost,
         fallback_used=index > 0,
     )
+    await usage_wait(committed)
     return ChatResult(
         message=reply.message,
         finish_reason=reply.finish_reason,
@@ -457,7 +470,7 @@ async def open_chat_stream(request: ChatRequest) -> AsyncIterator[ChatChunk]:
 
         target, index, (events, first) = await _try_targets(call, route, attempt)
     except BaseException as exc:
-        call.record(status=UsageStatus.ERROR, error=exc)
+        await call.record_failure(exc)
         raise
     return _relay(call, request, target, index, events, first)
 
@@ -485,10 +498,12 @@ async def _relay(
         )
         return _prompt_estimate(request.messages), count_tokens(seen)
 
-    def finish(status: str, error: BaseException | None = None) -> ChatResult:
+    def finish(
+        status: str, error: BaseException | None = None, *, wait: bool = True
+    ) -> tuple[ChatResult, asyncio.Future | None]:
         prompt, completion = tokens()
         cost = _cost(target, prompt, completion)
-        latency = call.record(
+        latency, committed = call.record(
             status=status,
             target=target,
             prompt_tokens=prompt,
@@ -496,11 +511,12 @@ async def _relay(
             cost=cost,
             error=error,
             fallback_used=index > 0,
+            wait=wait,
         )
         message: dict = {"role": "assistant", "content": "".join(content) or None}
         if tool_calls:
             message["tool_calls"] = [tool_calls[i] for i in sorted(tool_calls)]
-        return ChatResult(
+        result = ChatResult(
             message=message,
             finish_reason=finish_reason or ("error" if error else "stop"),
             usage={
@@ -517,6 +533,7 @@ async def _relay(
             request_id=call.request_id,
             model=request.model,
         )
+        return result, committed
 
     try:
         event: ProviderStreamEvent | None = first
@@ -540,7 +557,8 @@ async def _relay(
                     physical_model=physical,
                 )
             event = await anext(events, None)
-        result = finish(UsageStatus.OK)
+        result, committed = finish(UsageStatus.OK)
+        await usage_wait(committed)
         yield ChatChunk(
             request_id=call.request_id,
             model=request.model,
@@ -552,11 +570,12 @@ async def _relay(
     except errors.ProviderError as exc:
         breaker.record_failure(provider, exc.error_type)
         call.attempts[-1].detail = f"failed mid-stream: {exc.message}"
-        finish(UsageStatus.ERROR, exc)
+        _, committed = finish(UsageStatus.ERROR, exc)
+        await usage_wait(committed)
         raise
     finally:
         if not call.recorded:  # the consumer went away (closed or cancelled) mid-stream
-            finish(UsageStatus.ABANDONED)
+            finish(UsageStatus.ABANDONED, wait=False)
         await events.aclose()
 
 
@@ -623,16 +642,17 @@ async def embed(
 
         target, index, (vectors, prompt_tokens) = await _try_targets(call, route, attempt)
     except BaseException as exc:
-        call.record(status=UsageStatus.ERROR, error=exc)
+        await call.record_failure(exc)
         raise
     cost = _cost(target, prompt_tokens, 0)
-    latency = call.record(
+    latency, committed = call.record(
         status=UsageStatus.OK,
         target=target,
         prompt_tokens=prompt_tokens,
         cost=cost,
         fallback_used=index > 0,
     )
+    await usage_wait(committed)
     return EmbeddingResult(
         vectors=vectors,
         model=model,

@@ -1,22 +1,28 @@
 """Cost arithmetic and the UsageLog writer.
 
-Rows are handed to a background writer thread that inserts them in batches (bulk_create), so a
-request never waits for the database. Trade-off, documented in the README: a row reaches the
-database up to LLM_USAGE_FLUSH_SECONDS after the request; the buffer is flushed on normal
-shutdown (atexit) and on `usage_flush()`; only a hard kill (SIGKILL, power loss) can lose the
-rows of that last interval. A failed insert is retried; rows are kept until written.
+Rows go to one background writer thread that inserts whatever has queued up in a single
+bulk_create ("group commit"): at low load each row is written at once, under load many
+requests share one INSERT, and the event loop never blocks on the database.
+
+By default (LLM_USAGE_DURABLE) a request awaits the commit of its row before it answers, so a
+request that got an answer always has its row, whatever happens to the process afterwards; the
+wait is bounded (LLM_USAGE_DURABLE_TIMEOUT_SECONDS) so a database outage degrades to "row kept in
+memory and retried" instead of hanging answers. Rows of abandoned streams and cancelled requests
+are queued without waiting. A failed insert is retried; rows stay queued until written. On a
+normal interpreter exit the queue is drained (atexit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import logging
 import queue
 import threading
-import time
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -26,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 ONE_MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.00000001")  # UsageLog.cost_usd has 8 decimal places
+_RETRY_SECONDS = 0.5
 
 
 def cost_usd(
@@ -39,19 +46,28 @@ def cost_usd(
         Decimal(prompt_tokens) * input_price_per_1m
         + Decimal(completion_tokens) * output_price_per_1m
     ) / ONE_MILLION
+    if not cost:
+        return Decimal(0)
     return cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
-class UsageWriter:
-    """A daemon thread that batches UsageLog inserts. `submit()` never blocks or touches the DB."""
+class _Flush:
+    """A marker: set `done` once everything queued before it is written."""
 
-    def __init__(self, *, flush_seconds: float, batch_size: int) -> None:
-        self.flush_seconds = flush_seconds
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class UsageWriter:
+    """A daemon thread doing group commits of UsageLog rows. `submit()` never blocks."""
+
+    def __init__(self, *, batch_size: int) -> None:
         self.batch_size = batch_size
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._pending: list[UsageLog] = []
+        # Rows taken from the queue but not yet committed, with their waiters.
+        self._pending: list[tuple[UsageLog, asyncio.AbstractEventLoop | None, object]] = []
 
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -63,11 +79,18 @@ class UsageWriter:
                 )
                 self._thread.start()
 
-    def submit(self, row: UsageLog) -> None:
+    def submit(self, row: UsageLog, *, wait: bool = False) -> asyncio.Future | None:
+        """Queue `row`; with `wait`, return a future of the running loop set once committed."""
         self._ensure_started()
-        self._queue.put(row)
+        if not wait:
+            self._queue.put((row, None, None))
+            return None
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((row, loop, future))
+        return future
 
-    def submit_task(self, task) -> None:
+    def submit_task(self, task: Callable[[], None]) -> None:
         """Run a small DB write (e.g. a provider's health state) on the writer thread."""
         self._ensure_started()
         self._queue.put(task)
@@ -75,47 +98,45 @@ class UsageWriter:
     def flush(self, timeout: float = 30.0) -> bool:
         """Block until everything submitted so far is written. True if it was."""
         if self._thread is None or not self._thread.is_alive():
-            return True
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
+            return not self._pending
+        marker = _Flush()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
 
     def _run(self) -> None:
+        flushes: list[_Flush] = []
         while True:
-            waiters: list[threading.Event] = []
-            deadline = time.monotonic() + self.flush_seconds
             try:
-                item = self._queue.get()  # wait for the first row of a batch
-                while True:
-                    if isinstance(item, threading.Event):
-                        waiters.append(item)
-                        break  # a flush request: write now
-                    if isinstance(item, UsageLog):
-                        self._pending.append(item)
-                    else:
-                        self._run_task(item)
-                    if len(self._pending) >= self.batch_size:
-                        break
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        item = self._queue.get(timeout=remaining)
-                    except queue.Empty:
-                        break
-                self._write_pending()
-            except Exception:  # the writer must survive anything; rows stay pending
-                logger.exception("usage writer: batch failed, will retry")
-                time.sleep(0.5)
-            finally:
-                if not self._pending:
-                    for waiter in waiters:
-                        waiter.set()
+                # Block for work; with uncommitted rows, wake up to retry them.
+                item = self._queue.get(timeout=_RETRY_SECONDS if self._pending else None)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                if isinstance(item, _Flush):
+                    flushes.append(item)
+                elif isinstance(item, tuple):
+                    self._pending.append(item)
                 else:
-                    for waiter in waiters:  # retry the flush request with the next batch
-                        self._queue.put(waiter)
+                    self._run_task(item)
+                if len(self._pending) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            if self._pending:
+                try:
+                    self._write_pending()
+                except Exception:  # the writer must survive anything; rows stay pending
+                    logger.exception(
+                        "usage writer: insert failed; %d row(s) kept for retry", len(self._pending)
+                    )
+            if not self._pending:
+                for marker in flushes:
+                    marker.done.set()
+                flushes = []
 
-    def _run_task(self, task) -> None:
+    def _run_task(self, task: Callable[[], None]) -> None:
         try:
             close_old_connections()
             task()
@@ -125,38 +146,57 @@ class UsageWriter:
             close_old_connections()
 
     def _write_pending(self) -> None:
-        if not self._pending:
-            return
         close_old_connections()
         try:
-            UsageLog.objects.bulk_create(self._pending, batch_size=500)
-            self._pending = []
+            UsageLog.objects.bulk_create([row for row, _, _ in self._pending], batch_size=500)
         finally:
-            # Honours CONN_MAX_AGE / the pool: the connection is not held between batches.
+            # Honours CONN_MAX_AGE / the pool: no connection is pinned between batches.
             close_old_connections()
+        done, self._pending = self._pending, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+        for _, loop, future in done:
+            if loop is not None:
+                by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():
+            # A closed loop raises RuntimeError: nobody is waiting there any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, futures)
 
 
-usage_writer = UsageWriter(
-    flush_seconds=getattr(settings, "LLM_USAGE_FLUSH_SECONDS", 0.2),
-    batch_size=getattr(settings, "LLM_USAGE_BATCH_SIZE", 200),
-)
+def _resolve(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
-def usage_record(row: UsageLog) -> None:
-    """Queue one UsageLog row (sync, non-blocking: safe in cancelled/abandoned code paths)."""
-    usage_writer.submit(row)
+usage_writer = UsageWriter(batch_size=getattr(settings, "LLM_USAGE_BATCH_SIZE", 500))
+
+
+def usage_record(row: UsageLog, *, wait: bool = False) -> asyncio.Future | None:
+    """Queue one UsageLog row (sync, non-blocking: safe in cancelled/abandoned code paths).
+
+    With `wait=True` (inside a running loop) returns a future set once the row is committed.
+    """
     from llm.budget import budget_note_spend  # local import: budget reads usage rows
 
     if row.microdao_id and row.cost_usd:
         budget_note_spend(microdao_id=row.microdao_id, cost=row.cost_usd)
+    return usage_writer.submit(row, wait=wait)
+
+
+async def usage_wait(future: asyncio.Future | None) -> None:
+    """Wait (bounded) until a row queued with wait=True is committed."""
+    if future is None:
+        return
+    timeout = getattr(settings, "LLM_USAGE_DURABLE_TIMEOUT_SECONDS", 5.0)
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout)
+    except TimeoutError:
+        logger.error("usage row not committed within %.1fs; kept queued for retry", timeout)
 
 
 def usage_flush(timeout: float = 30.0) -> bool:
     return usage_writer.flush(timeout)
-
-
-async def usage_aflush() -> bool:
-    return await sync_to_async(usage_flush, thread_sensitive=False)()
 
 
 @atexit.register

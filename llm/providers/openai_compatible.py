@@ -122,7 +122,9 @@ def transport_error(provider: ProviderInfo, exc: BaseException) -> errors.Provid
         cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
     ) or isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
     if disconnected or isinstance(exc, httpx.ConnectError | httpx.ReadError | ConnectionError):
-        return errors.ProviderConnectionError(f"{name}: connection failed ({type(exc).__name__})")
+        # httpx-aiohttp maps aiohttp's connection errors to httpx.ConnectTimeout: name the cause.
+        reason = type(cause if cause is not None else exc).__name__
+        return errors.ProviderConnectionError(f"{name}: connection failed ({reason})")
     if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
         return errors.ProviderTimeout(f"{name}: timed out")
     if isinstance(exc, httpx.RemoteProtocolError | aiohttp.ClientPayloadError):

@@ -72,3 +72,74 @@ def live_server_url():
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """REDIS_URL, else 127.0.0.1:6379, else a redis-server started for the session."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    from tests.fakes.server import free_port
+
+    for url in filter(None, [os.environ.get("REDIS_URL"), "redis://127.0.0.1:6379/0"]):
+        if _redis_answers(url):
+            yield url
+            return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no Redis: set REDIS_URL, run one on 127.0.0.1:6379, or install redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(url):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.skip("redis-server could not be started")
+        time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def server_env(settings, redis_url):
+    """Environment for `run_app_server`: production settings module on the test database and
+    a Redis cache with a key prefix of its own."""
+    import uuid
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@/{db['NAME']}?host={db['HOST']}"
+    if db["PORT"]:
+        url = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@:{db['PORT']}/{db['NAME']}?host={db['HOST']}"
+        )
+    return {
+        "DJANGO_SETTINGS_MODULE": "daarion.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "INTERNAL_SECRET": settings.INTERNAL_SECRET,
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}",
+        "LOG_LEVEL": "WARNING",
+    }
