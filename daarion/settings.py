@@ -224,6 +224,7 @@ MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 100)
 MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20000)
 MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
+DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
 
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
