@@ -234,3 +234,22 @@ def test_demo_seeds_memory_search_when_an_app_registers_it():
         }
     finally:
         python_tool_unregister("memory_search")
+
+
+def test_openai_export_limits():
+    from toolcore.schema import MAX_STRICT_DEPTH, MAX_STRICT_PROPERTIES
+
+    wide = {
+        "type": "object",
+        "properties": {f"p{i}": {"type": "string"} for i in range(MAX_STRICT_PROPERTIES + 1)},
+    }
+    assert to_openai_parameters(wide)[1] is False
+    deep: dict = {"type": "object", "properties": {"leaf": {"type": "string"}}}
+    for _ in range(MAX_STRICT_DEPTH):
+        deep = {"type": "object", "properties": {"child": deep}}
+    assert to_openai_parameters(deep)[1] is False
+    shallow = {"type": "object", "properties": {"u": {"type": "string", "format": "uri"}}}
+    parameters, strict = to_openai_parameters(shallow)
+    assert strict and "format" not in parameters["properties"]["u"]
+    dated = {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}}
+    assert to_openai_parameters(dated)[0]["properties"]["d"]["format"] == "date"
