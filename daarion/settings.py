@@ -209,7 +209,7 @@ RATELIMIT_USE_CACHE = "default"
 # --- memory: the memory orchestrator (its own settings go in this section) -------------------
 # The embedding route used until an operator picks one in admin (global, then per microDAO).
 MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "offline-embed")
-MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 64)  # texts per gateway call
+MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 256)  # texts per gateway call
 MEMORY_MAX_LIMIT = env_int("MEMORY_MAX_LIMIT", 50)
 MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
 MEMORY_MAX_TEXT_CHARS = env_int("MEMORY_MAX_TEXT_CHARS", 32000)

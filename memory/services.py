@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from daarion.common.errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
 from memory.config import config_cache, embedding_config_aget, embedding_config_get
 from memory.embeddings import embed_texts, embedding_model_dimensions
 from memory.models import Kind, Memory, MemoryEmbedding, MemorySettings, Tier
+from memory.search import vector_literal
 from memory.selectors import memory_get_in_scope
 from memory.spaces import embedding_space_ensure, validate_model_name
 from memory.types import MemoryStoreResult, TenantScope
@@ -222,9 +223,9 @@ async def memories_embed(
     assert all(memory.microdao_id == microdao_id for memory in memories)
     config = await embedding_config_aget(microdao_id=microdao_id)
     needed = tuple(models) if models else config.write_models
-    complete = {memory.id for memory in memories}
     # Not pending any more only once every model queries may use has the vector.
-    covers_all = set(needed) >= set(config.write_models)
+    complete = set(needed) >= set(config.write_models)
+    embedded: list[tuple[str, int, list[list[float]]]] = []
     for model in needed:
         try:
             vectors, dimensions = await embed_texts(
@@ -235,54 +236,73 @@ async def memories_embed(
             )
         except ApiError as exc:
             logger.warning(
-                "embedding %d memories with %s failed (%s): kept as pending",
+                "embedding %d memories with %s failed (%s): not embedded yet",
                 len(memories),
                 model,
                 exc.error_type,
             )
-            complete.clear()
+            complete = False
             continue
-        await sync_to_async(embeddings_save)(
-            memories=memories, model=model, dimensions=dimensions, vectors=vectors
+        embedded.append((model, dimensions, vectors))
+    if embedded:
+        await sync_to_async(_embeddings_commit)(
+            memories=memories, embedded=embedded, mark_complete=complete
         )
-    if complete and covers_all:
-        await sync_to_async(_mark_embedded)(ids=sorted(complete))
-    return complete
+    if set(needed) - {model for model, _, _ in embedded}:
+        return set()
+    return {memory.id for memory in memories}
+
+
+def _embeddings_commit(
+    *,
+    memories: Sequence[MemoryRef],
+    embedded: Sequence[tuple[str, int, list[list[float]]]],
+    mark_complete: bool,
+) -> None:
+    """All vectors of one call, and the pending flag, in one transaction."""
+    for model, dimensions, _ in embedded:
+        embedding_space_ensure(model=model, dimensions=dimensions)
+    with transaction.atomic():
+        for model, _, vectors in embedded:
+            embeddings_save(memories=memories, model=model, vectors=vectors)
+        if mark_complete:
+            Memory.objects.filter(
+                pk__in=[memory.id for memory in memories], embedding_pending=True
+            ).update(embedding_pending=False)
+    for model, _, _ in embedded:
+        _pin_serving_model(microdao_ids={memory.microdao_id for memory in memories}, model=model)
+
+
+_UPSERT_SQL = f"""
+    INSERT INTO {MemoryEmbedding._meta.db_table}
+        (memory_id, model, microdao_id, agent_id, tier, kind, embedding, created_at)
+    SELECT u.memory_id, %(model)s, u.microdao_id, u.agent_id, u.tier, u.kind, u.vector::vector,
+           now()
+    FROM unnest(%(ids)s::bigint[], %(microdaos)s::text[], %(agents)s::text[], %(tiers)s::text[],
+                %(kinds)s::text[], %(vectors)s::text[])
+         AS u(memory_id, microdao_id, agent_id, tier, kind, vector)
+    ON CONFLICT (memory_id, model)
+    DO UPDATE SET embedding = EXCLUDED.embedding, created_at = EXCLUDED.created_at
+"""  # noqa: S608  (table name from the model; values are parameters)
 
 
 def embeddings_save(
-    *,
-    memories: Sequence[MemoryRef],
-    model: str,
-    dimensions: int,
-    vectors: Sequence[Sequence[float]],
-    build_index: bool = True,
+    *, memories: Sequence[MemoryRef], model: str, vectors: Sequence[Sequence[float]]
 ) -> None:
     """Upsert one model's vectors for `memories` (a re-embed replaces the old vector)."""
-    embedding_space_ensure(model=model, dimensions=dimensions, build_index=build_index)
-    rows = [
-        MemoryEmbedding(
-            memory_id=memory.id,
-            model=model,
-            microdao_id=memory.microdao_id,
-            agent_id=memory.agent_id,
-            tier=memory.tier,
-            kind=memory.kind,
-            embedding=list(vector),
-        )
-        for memory, vector in zip(memories, vectors, strict=True)
-    ]
-    MemoryEmbedding.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["memory", "model"],
-        update_fields=["embedding", "created_at"],
-    )
-    _pin_serving_model(microdao_ids={memory.microdao_id for memory in memories}, model=model)
-
-
-def _mark_embedded(*, ids: Sequence[int]) -> None:
-    Memory.objects.filter(pk__in=ids, embedding_pending=True).update(embedding_pending=False)
+    if len(vectors) != len(memories):
+        raise ValueError("one vector per memory")
+    params = {
+        "model": model,
+        "ids": [memory.id for memory in memories],
+        "microdaos": [memory.microdao_id for memory in memories],
+        "agents": [memory.agent_id for memory in memories],
+        "tiers": [memory.tier for memory in memories],
+        "kinds": [memory.kind for memory in memories],
+        "vectors": [vector_literal(vector) for vector in vectors],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_SQL, params)
 
 
 def _pin_serving_model(*, microdao_ids: set[str], model: str) -> None:
