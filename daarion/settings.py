@@ -169,15 +169,14 @@ DAARION_READINESS_CHECKS = [
 SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 10.0)
 # Outbound HTTP defaults for daarion.common.http.
 HTTP_DEFAULT_TIMEOUT_SECONDS = env_float("HTTP_DEFAULT_TIMEOUT_SECONDS", 30.0)
-# Demo seeders run by `manage.py bootstrap_demo` after the microDAO, Sofia and the admin user:
-# dotted paths to callables taking `stdout`. Apps add theirs (routes, tools, knowledge base).
+# Demo seeders run by `manage.py bootstrap_demo` after demo/registry.yaml and the admin user:
+# dotted paths to callables taking `stdout`. Apps add theirs (e.g. the knowledge base).
 DAARION_DEMO_SEEDERS: list[str] = []
 # Serve /static/ from the ASGI app itself (admin CSS/JS). Behind a CDN or proxy, turn it off.
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
 
 # --- llm: the LLM gateway (its own settings go in this section) ------------------------------
 DAARION_READINESS_CHECKS += ["llm.health.check_providers"]
-DAARION_DEMO_SEEDERS += ["llm.demo.seed_demo"]
 # Routing: how long each process trusts its cached copy of providers/routes (changes made in the
 # same process apply at once).
 LLM_REGISTRY_CACHE_SECONDS = env_float("LLM_REGISTRY_CACHE_SECONDS", 30.0)
@@ -242,7 +241,7 @@ TOOLCORE_ALLOWED_HOSTS = env_list(
 TOOLCORE_MAX_RESPONSE_BYTES = env_int("TOOLCORE_MAX_RESPONSE_BYTES", 1024 * 1024)
 # Seconds a process trusts its cached copy of the tool registry (writes here invalidate at once).
 TOOLCORE_REGISTRY_CACHE_SECONDS = env_float("TOOLCORE_REGISTRY_CACHE_SECONDS", 30.0)
-DAARION_DEMO_SEEDERS += ["toolcore.demo.seed_demo"]
+DAARION_READINESS_CHECKS += ["toolcore.health.check_tools"]
 
 
 # --- runtime: the reference agent turn (its own settings go in this section) -----------------
