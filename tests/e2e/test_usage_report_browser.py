@@ -1,5 +1,6 @@
 """The admin usage report, seen in a real browser: log in, open the report, screenshot, check the
-chart rendered its data points. Needs Debian's chromium + chromium-driver (.ci/run installs them)."""
+chart rendered its data points. Needs Debian's chromium + chromium-driver (.ci/run installs
+them); skipped with a message where they are missing."""
 
 from __future__ import annotations
 
