@@ -240,6 +240,7 @@ TOOLCORE_ALLOWED_HOSTS = env_list(
 TOOLCORE_MAX_RESPONSE_BYTES = env_int("TOOLCORE_MAX_RESPONSE_BYTES", 1024 * 1024)
 # Seconds a process trusts its cached copy of the tool registry (writes here invalidate at once).
 TOOLCORE_REGISTRY_CACHE_SECONDS = env_float("TOOLCORE_REGISTRY_CACHE_SECONDS", 30.0)
+DAARION_READINESS_CHECKS += ["toolcore.health.check_tools"]
 
 
 # --- runtime: the reference agent turn (its own settings go in this section) -----------------

@@ -130,6 +130,8 @@ def test_ids_that_map_to_the_same_name_cannot_coexist():
         ({"url_template": "http://x/{q}"}, "url_template"),  # optional placeholder
         ({"headers": {"Host": "evil"}}, "headers"),
         ({"headers": {"X": 1}}, "headers"),
+        ({"headers": {"Authorization": "Bearer plain"}}, "headers"),
+        ({"headers": {"X-Api-Key": "plain"}}, "headers"),
         ({"input_schema": {"type": "array"}}, "input_schema"),
         ({"output_schema": {"type": 3}}, "output_schema"),
         ({"executor": "python", "python_function": "os.system"}, "python_function"),
@@ -253,3 +255,18 @@ def test_openai_export_limits():
     assert strict and "format" not in parameters["properties"]["u"]
     dated = {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}}
     assert to_openai_parameters(dated)[0]["properties"]["d"]["format"] == "date"
+
+
+@pytest.mark.django_db
+def test_readiness_reports_the_tool_registry(client):
+    from toolcore.registry import python_tool, python_tool_unregister
+    from toolcore.services import python_tool_install
+
+    python_tool(name="t_vanishing", description="x", input_schema={"type": "object"})(lambda ctx: 1)
+    python_tool_install(function_name="t_vanishing")
+    python_tool_install(function_name="time_now")
+    python_tool_unregister("t_vanishing")
+    body = client.get("/internal/health").json()
+    tools = body["checks"]["tools"]
+    assert tools["ok"] is True and tools["enabled"] == 2
+    assert tools["unavailable"] == ["t_vanishing"]
