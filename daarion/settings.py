@@ -208,11 +208,12 @@ RATELIMIT_USE_CACHE = "default"
 # --- memory: the memory orchestrator (its own settings go in this section) -------------------
 # The embedding route used until an operator picks one in admin (global, then per microDAO).
 MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "offline-embed")
-MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 64)  # texts per gateway call
+MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 256)  # texts per gateway call
 MEMORY_MAX_LIMIT = env_int("MEMORY_MAX_LIMIT", 50)
 MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
 MEMORY_MAX_TEXT_CHARS = env_int("MEMORY_MAX_TEXT_CHARS", 32000)
 MEMORY_MAX_DOCUMENT_CHARS = env_int("MEMORY_MAX_DOCUMENT_CHARS", 2_000_000)
+MEMORY_MAX_BATCH_ITEMS = env_int("MEMORY_MAX_BATCH_ITEMS", 500)  # memories per batch store
 MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
 MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
 # Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.

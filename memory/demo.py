@@ -1,5 +1,6 @@
 """Demo data for `make run`: the embedding model choice, a small knowledge base for the DAARION
-microDAO, and a few past conversations of Sofia about project X. Idempotent."""
+microDAO, a few past conversations of Sofia about project X, and Sofia's `memory_search` tool.
+Idempotent."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from memory.embeddings import embedding_model_dimensions
 from memory.knowledge import kb_ingest_folder
 from memory.models import MemorySettings
 from memory.services import memory_settings_set, memory_store
+from toolcore.services import python_tool_install, tool_grant
 
 DEMO_KB = Path(__file__).resolve().parent / "demo_kb"
 DEMO_CONVERSATIONS = [
@@ -55,8 +57,10 @@ def seed_demo(*, stdout: TextIO) -> None:
             metadata={"source": "demo"},
             idempotency_key=key,
         )
+    python_tool_install(function_name="memory_search")
+    tool_grant(agent_id="agent:sofia", tool_id="memory_search")
     stdout.write(
         f"Memory: embedding model {model!r}; knowledge base {report.added} added, "
         f"{report.unchanged} unchanged ({report.chunks} chunks); "
-        f"{len(DEMO_CONVERSATIONS)} demo conversations of Sofia.\n"
+        f"{len(DEMO_CONVERSATIONS)} demo conversations of Sofia; tool memory_search granted.\n"
     )

@@ -32,7 +32,8 @@ class VectorQuery:
 
 
 def vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    """pgvector's text form; 7 significant digits is all a float32 keeps."""
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
 def _tenant_sql(alias: str, scope: TenantScope, params: dict) -> str:

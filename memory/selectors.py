@@ -15,7 +15,7 @@ from memory import search
 from memory.config import embedding_config_aget
 from memory.embeddings import embed_texts
 from memory.models import Document, Memory, Tier
-from memory.spaces import embedding_space_get
+from memory.spaces import embedding_space_get, space_cache
 from memory.textsearch import build_tsquery
 from memory.types import MemoryItem, MemoryQueryResult, TenantScope
 from memory.validation import (
@@ -129,7 +129,7 @@ async def query_vector_aget(
 ) -> tuple[search.VectorQuery | None, str | None]:
     config = await embedding_config_aget(microdao_id=scope.microdao_id)
     model = config.serving_model
-    space = await sync_to_async(embedding_space_get)(model=model)
+    space = space_cache.peek(model) or await sync_to_async(embedding_space_get)(model=model)
     if space is None:  # nothing embedded with this model yet: full-text finds everything
         return None, None
     started = time.perf_counter()

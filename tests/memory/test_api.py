@@ -179,3 +179,29 @@ def test_recent_messages_delete_and_idempotency_header(client, tenants):
         f"{BASE}/memories/{memory_id}?agent_id=agent:sofia&microdao_id=microdao:alpha"
     )
     assert deleted.status_code == 200 and not Memory.objects.filter(pk=int(memory_id)).exists()
+
+
+def test_batch_store_embeds_in_batches_and_honours_idempotency_keys(client, tenants, settings):
+    settings.MEMORY_MAX_BATCH_ITEMS = 100
+    items = [
+        {"channel_id": "import", "content": {"user_message": f"imported line {n}"}}
+        for n in range(70)
+    ]
+    items[3]["idempotency_key"] = "line-3"
+    base = {"agent_id": "agent:sofia", "microdao_id": "microdao:alpha"}
+    response = _post(client, "/store/batch", {**base, "items": items})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert len(body["ids"]) == 70 and not any(r["pending_embedding"] for r in body["results"])
+    assert Memory.objects.filter(embedding_pending=False).count() == 70
+    again = _post(client, "/store/batch", {**base, "items": [items[3], items[4]]})
+    assert again.json()["results"][0] == {
+        "id": body["ids"][3],
+        "pending_embedding": False,
+        "created": False,
+    }
+    assert again.json()["results"][1]["created"] is True  # no key: a new memory
+    too_many = _post(client, "/store/batch", {**base, "items": items + items})
+    assert too_many.status_code == 413
+    empty = _post(client, "/store/batch", {**base, "items": []})
+    assert empty.status_code == 400
