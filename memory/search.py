@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from memory.models import TEXT_SEARCH_CONFIG, Memory, MemoryEmbedding
-from memory.spaces import sql_literal, vector_type
+from memory.spaces import index_type, sql_literal
 from memory.types import MemoryItem, TenantScope
 
 MEMORY_TABLE = Memory._meta.db_table
@@ -87,7 +87,7 @@ def hybrid_search(
     ctes: list[str] = []
     lists: list[str] = []
     if vector_query is not None:
-        vtype = vector_type(vector_query.dimensions)
+        vtype = index_type(vector_query.dimensions)
         params["query_vector"] = vector_literal(vector_query.vector)
         distance = f"(e.embedding::{vtype} <=> %(query_vector)s::{vtype})"
         where = _filters_sql("e", scope, tiers, kinds, exclude_ids, params, "memory_id")

@@ -84,7 +84,7 @@ def _plain_hnsw_count(query_vector: list[float]) -> tuple[int, str]:
     sql = (
         f"SELECT e.memory_id FROM {EMBEDDING_TABLE} e "
         f"WHERE e.model = '{MODEL}' AND e.microdao_id = 'microdao:small' "
-        f"ORDER BY e.embedding::vector({DIMS}) <=> %s::vector({DIMS}) LIMIT {LIMIT}"
+        f"ORDER BY e.embedding::halfvec({DIMS}) <=> %s::halfvec({DIMS}) LIMIT {LIMIT}"
     )
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = off")
