@@ -217,7 +217,7 @@ MEMORY_MAX_BATCH_ITEMS = env_int("MEMORY_MAX_BATCH_ITEMS", 500)  # memories per 
 MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
 MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
 # Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.
-MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 40)
+MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 20)
 MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
 # HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
