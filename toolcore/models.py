@@ -225,6 +225,7 @@ class Outcome(models.TextChoices):
     TIMEOUT = "timeout"
     UPSTREAM_ERROR = "upstream_error"
     DISABLED = "disabled"
+    CANCELLED = "cancelled"  # the caller went away mid-call (audit only)
 
 
 class ToolCall(models.Model):
