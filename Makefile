@@ -18,7 +18,8 @@ install: $(VENV)/.installed
 
 ## Set up and run the service with demo data on the embedded database.
 run: install
-	$(PY) manage.py serve --demo --host $(HOST) --port $(PORT)
+	PROJECTS_SERVICE_URL="$${PROJECTS_SERVICE_URL:-http://$(HOST):$(PORT)/demo/projects-service}" \
+		$(PY) manage.py serve --demo --host $(HOST) --port $(PORT)
 
 ## Set up and run the whole test suite (embedded PostgreSQL; Redis at REDIS_URL when needed).
 test: install

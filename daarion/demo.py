@@ -1,4 +1,5 @@
-"""Demo data for `make run`: a microDAO, agent Sofia, an admin user, then each app's demo seed.
+"""Demo data for `make run`: the registry in demo/registry.yaml (microDAO, Sofia, providers,
+routes, tools, grants), an admin user, then each app's demo seed (e.g. the knowledge base).
 
 Idempotent: a second run updates rows in place and never changes the admin password.
 """
@@ -13,13 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from daarion.agents.services import agent_upsert, microdao_upsert
+from daarion.registry_io import registry_import, registry_load_yaml
 
-SOFIA_PROMPT = (
-    "You are Sofia, the assistant of the DAARION microDAO. Answer briefly and concretely, in the "
-    "user's language. Use the tools you are given to look up projects and tasks, and use the "
-    "memories in your context when they are relevant."
-)
+DEMO_REGISTRY = settings.BASE_DIR / "demo" / "registry.yaml"
 
 
 def ensure_admin_user(*, username: str, password: str | None, stdout: TextIO) -> None:
@@ -41,15 +38,9 @@ def ensure_admin_user(*, username: str, password: str | None, stdout: TextIO) ->
 
 @transaction.atomic
 def bootstrap_demo(*, stdout: TextIO, admin_username: str, admin_password: str | None) -> None:
-    microdao_upsert(microdao_id="microdao:daarion", name="DAARION")
-    agent_upsert(
-        agent_id="agent:sofia",
-        microdao_id="microdao:daarion",
-        display_name="Sofia",
-        system_prompt=SOFIA_PROMPT,
-        default_model="sofia-default",
-        rate_limit="60/m",
-    )
+    summary = registry_import(registry_load_yaml(DEMO_REGISTRY.read_text(encoding="utf-8")))
+    counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
+    stdout.write(f"Registry loaded from {DEMO_REGISTRY.name}: {counts}.\n")
     ensure_admin_user(username=admin_username, password=admin_password, stdout=stdout)
     for path in settings.DAARION_DEMO_SEEDERS:
         import_string(path)(stdout=stdout)

@@ -171,15 +171,14 @@ DAARION_READINESS_CHECKS = [
 SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 10.0)
 # Outbound HTTP defaults for daarion.common.http.
 HTTP_DEFAULT_TIMEOUT_SECONDS = env_float("HTTP_DEFAULT_TIMEOUT_SECONDS", 30.0)
-# Demo seeders run by `manage.py bootstrap_demo` after the microDAO, Sofia and the admin user:
-# dotted paths to callables taking `stdout`. Apps add theirs (routes, tools, knowledge base).
+# Demo seeders run by `manage.py bootstrap_demo` after demo/registry.yaml and the admin user:
+# dotted paths to callables taking `stdout`. Apps add theirs (e.g. the knowledge base).
 DAARION_DEMO_SEEDERS: list[str] = []
 # Serve /static/ from the ASGI app itself (admin CSS/JS). Behind a CDN or proxy, turn it off.
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
 
 # --- llm: the LLM gateway (its own settings go in this section) ------------------------------
 DAARION_READINESS_CHECKS += ["llm.health.check_providers"]
-DAARION_DEMO_SEEDERS += ["llm.demo.seed_demo"]
 # Routing: how long each process trusts its cached copy of providers/routes (changes made in the
 # same process apply at once).
 LLM_REGISTRY_CACHE_SECONDS = env_float("LLM_REGISTRY_CACHE_SECONDS", 30.0)
@@ -213,15 +212,16 @@ RATELIMIT_USE_CACHE = "default"
 # --- memory: the memory orchestrator (its own settings go in this section) -------------------
 # The embedding route used until an operator picks one in admin (global, then per microDAO).
 MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "offline-embed")
-MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 64)  # texts per gateway call
+MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 256)  # texts per gateway call
 MEMORY_MAX_LIMIT = env_int("MEMORY_MAX_LIMIT", 50)
 MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
 MEMORY_MAX_TEXT_CHARS = env_int("MEMORY_MAX_TEXT_CHARS", 32000)
 MEMORY_MAX_DOCUMENT_CHARS = env_int("MEMORY_MAX_DOCUMENT_CHARS", 2_000_000)
+MEMORY_MAX_BATCH_ITEMS = env_int("MEMORY_MAX_BATCH_ITEMS", 500)  # memories per batch store
 MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
 MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
 # Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.
-MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 40)
+MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 20)
 MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
 # HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
@@ -229,6 +229,7 @@ MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 100)
 MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20000)
 MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
+DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
 
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
@@ -244,9 +245,12 @@ TOOLCORE_ALLOWED_HOSTS = env_list(
 TOOLCORE_MAX_RESPONSE_BYTES = env_int("TOOLCORE_MAX_RESPONSE_BYTES", 1024 * 1024)
 # Seconds a process trusts its cached copy of the tool registry (writes here invalidate at once).
 TOOLCORE_REGISTRY_CACHE_SECONDS = env_float("TOOLCORE_REGISTRY_CACHE_SECONDS", 30.0)
-DAARION_DEMO_SEEDERS += ["toolcore.demo.seed_demo"]
+DAARION_READINESS_CHECKS += ["toolcore.health.check_tools"]
 
 
 # --- runtime: the reference agent turn (its own settings go in this section) -----------------
 RUNTIME_MAX_TOOL_ROUNDS = env_int("RUNTIME_MAX_TOOL_ROUNDS", 4)
 RUNTIME_MEMORY_LIMIT = env_int("RUNTIME_MEMORY_LIMIT", 8)
+# Serve the demo's stand-in projects service at /demo/projects-service/ (`make run` points
+# PROJECTS_SERVICE_URL there). Off in production unless asked for.
+DEMO_PROJECTS_SERVICE = env_bool("DEMO_PROJECTS_SERVICE", DEBUG)

@@ -1,5 +1,6 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from daarion.api import internal_api, openai_api
 from daarion.health import liveness, readiness
@@ -16,3 +17,8 @@ urlpatterns = [
     re_path(r"^(?:internal|v1)(?:/.*)?$", api_not_found),
     path("admin/", admin.site.urls),
 ]
+
+if (
+    settings.DEMO_PROJECTS_SERVICE
+):  # the demo's stand-in projects service (see daarion/demo_projects.py)
+    urlpatterns.append(path("demo/projects-service/", include("daarion.demo_projects")))

@@ -24,6 +24,8 @@ from memory.schemas import (
     QueryIn,
     QueryOut,
     RecentOut,
+    StoreBatchIn,
+    StoreBatchOut,
     StoreIn,
     StoreOut,
     SummarizeIn,
@@ -82,6 +84,36 @@ async def store(request: HttpRequest, payload: StoreIn):
         "ids": result.ids,
         "pending_embedding": result.pending_embedding,
         "created": result.created,
+    }
+
+
+@router.post("/store/batch", response=StoreBatchOut)
+async def store_batch(request: HttpRequest, payload: StoreBatchIn):
+    """Many memories of one agent in one call (history imports): one insert, batched embeds."""
+    request.auth.ensure_can_act_as(payload.agent_id)
+    items = []
+    for item in payload.items:
+        content = dict(item.content)
+        items.append(
+            services.StoreItem(
+                channel_id=item.channel_id,
+                user_message=_text_field(content, "user_message"),
+                agent_reply=_text_field(content, "agent_reply"),
+                metadata=item.metadata,
+                idempotency_key=item.idempotency_key,
+                kind=item.kind,
+                content=content,
+            )
+        )
+    results = await services.memory_store_many(
+        agent_id=payload.agent_id, microdao_id=payload.microdao_id, items=items
+    )
+    return {
+        "ids": [result.ids[0] for result in results],
+        "results": [
+            {"id": r.ids[0], "pending_embedding": r.pending_embedding, "created": r.created}
+            for r in results
+        ],
     }
 
 

@@ -6,4 +6,4 @@ class MemoryConfig(AppConfig):
     verbose_name = "Memory"
 
     def ready(self) -> None:
-        from memory import signals  # noqa: F401  (cache invalidation)
+        from memory import signals, tools  # noqa: F401  (cache invalidation, memory_search)

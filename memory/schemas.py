@@ -76,6 +76,32 @@ class StoreOut(Schema):
     created: bool
 
 
+class StoreBatchItem(Schema):
+    channel_id: str | None = Field(None, max_length=200)
+    content: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+    kind: KindName = "conversation"
+    idempotency_key: str | None = Field(None, max_length=200)
+
+
+class StoreBatchIn(Schema):
+    agent_id: str = Field(max_length=64)
+    microdao_id: str = Field(max_length=64)
+    items: list[StoreBatchItem]
+
+
+class StoreBatchResult(Schema):
+    id: str
+    pending_embedding: bool
+    created: bool
+
+
+class StoreBatchOut(Schema):
+    ok: bool = True
+    ids: list[str]
+    results: list[StoreBatchResult]
+
+
 class SummarizeIn(Schema):
     agent_id: str = Field(max_length=64)
     microdao_id: str = Field(max_length=64)

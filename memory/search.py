@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from memory.models import TEXT_SEARCH_CONFIG, Memory, MemoryEmbedding
-from memory.spaces import sql_literal, vector_type
+from memory.spaces import index_type, sql_literal
 from memory.types import MemoryItem, TenantScope
 
 MEMORY_TABLE = Memory._meta.db_table
@@ -32,7 +32,8 @@ class VectorQuery:
 
 
 def vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    """pgvector's text form; 7 significant digits is all a float32 keeps."""
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
 def _tenant_sql(alias: str, scope: TenantScope, params: dict) -> str:
@@ -67,6 +68,29 @@ def _filters_sql(
     return " AND ".join(clauses)
 
 
+_iterative_scans: dict[str, bool] = {}
+
+
+def _scan_settings_sql(candidates: int) -> str:
+    """`SET LOCAL`s for the vector scan. pgvector < 0.8 has no iterative scans: there a wider
+    ef_search is the fallback (fewer results for very small tenants; the README says so)."""
+    ef_search = max(int(settings.MEMORY_HNSW_EF_SEARCH), candidates)
+    alias = connection.alias
+    if alias not in _iterative_scans:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+        version = tuple(int(part) for part in (row[0] if row else "0").split(".")[:2])
+        _iterative_scans[alias] = version >= (0, 8)
+    if not _iterative_scans[alias]:
+        return f"SET LOCAL hnsw.ef_search = {min(1000, ef_search * 4)}"
+    return (
+        "SET LOCAL hnsw.iterative_scan = relaxed_order; "
+        f"SET LOCAL hnsw.ef_search = {ef_search}; "
+        f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)}"
+    )
+
+
 def hybrid_search(
     *,
     scope: TenantScope,
@@ -86,7 +110,7 @@ def hybrid_search(
     ctes: list[str] = []
     lists: list[str] = []
     if vector_query is not None:
-        vtype = vector_type(vector_query.dimensions)
+        vtype = index_type(vector_query.dimensions)
         params["query_vector"] = vector_literal(vector_query.vector)
         distance = f"(e.embedding::{vtype} <=> %(query_vector)s::{vtype})"
         where = _filters_sql("e", scope, tiers, kinds, exclude_ids, params, "memory_id")
@@ -145,12 +169,7 @@ def hybrid_search(
 
     with transaction.atomic(), connection.cursor() as cursor:
         if vector_query is not None:
-            ef_search = max(int(settings.MEMORY_HNSW_EF_SEARCH), candidates)
-            cursor.execute(
-                "SET LOCAL hnsw.iterative_scan = relaxed_order; "
-                f"SET LOCAL hnsw.ef_search = {ef_search}; "
-                f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)}"
-            )
+            cursor.execute(_scan_settings_sql(candidates))
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [

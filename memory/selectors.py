@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 import orjson
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 
 from daarion.agents.models import MicroDAO
 from daarion.common.errors import ApiError, BadRequest, NotFound
@@ -15,7 +15,7 @@ from memory import search
 from memory.config import embedding_config_aget
 from memory.embeddings import embed_texts
 from memory.models import Document, Memory, Tier
-from memory.spaces import embedding_space_get
+from memory.spaces import embedding_space_get, space_cache
 from memory.textsearch import build_tsquery
 from memory.types import MemoryItem, MemoryQueryResult, TenantScope
 from memory.validation import (
@@ -109,7 +109,7 @@ async def memory_query(
     degraded = None
     vector_query = None
     if any(tier in RETRIEVAL_TIERS for tier in tiers):
-        vector_query, degraded = await _query_vector(scope=scope, query=query, timing=timing)
+        vector_query, degraded = await query_vector_aget(scope=scope, query=query, timing=timing)
     items = await sync_to_async(memory_search_run)(
         scope=scope,
         query=query,
@@ -124,12 +124,12 @@ async def memory_query(
     return MemoryQueryResult(items=items, timing_ms=timing, degraded=degraded)
 
 
-async def _query_vector(
+async def query_vector_aget(
     *, scope: TenantScope, query: str, timing: dict[str, float]
 ) -> tuple[search.VectorQuery | None, str | None]:
     config = await embedding_config_aget(microdao_id=scope.microdao_id)
     model = config.serving_model
-    space = await sync_to_async(embedding_space_get)(model=model)
+    space = space_cache.peek(model) or await sync_to_async(embedding_space_get)(model=model)
     if space is None:  # nothing embedded with this model yet: full-text finds everything
         return None, None
     started = time.perf_counter()
@@ -148,6 +148,20 @@ async def _query_vector(
             f"{space.dimensions}: full-text results only"
         )
     return search.VectorQuery(model=model, dimensions=dimensions, vector=vectors[0]), None
+
+
+def memory_admin_search(*, scope: TenantScope, query: str, limit: int = 50) -> list[MemoryItem]:
+    """The API's retrieval for the admin memory browser (sync; embeds through the gateway)."""
+    timing: dict[str, float] = {}
+    vector_query, _ = async_to_sync(query_vector_aget)(scope=scope, query=query, timing=timing)
+    return memory_search_run(
+        scope=scope,
+        query=clean_query(query),
+        limit=limit,
+        tiers=list(RETRIEVAL_TIERS),
+        vector_query=vector_query,
+        timing=timing,
+    )
 
 
 def memory_recent_list(

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 
-from daarion.common.errors import ApiError, BadRequest, Conflict, NotFound
+from daarion.common.errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
 from memory.config import config_cache, embedding_config_aget, embedding_config_get
 from memory.embeddings import embed_texts, embedding_model_dimensions
 from memory.models import Kind, Memory, MemoryEmbedding, MemorySettings, Tier
+from memory.search import vector_literal
 from memory.selectors import memory_get_in_scope
 from memory.spaces import embedding_space_ensure, validate_model_name
 from memory.types import MemoryStoreResult, TenantScope
@@ -66,6 +68,54 @@ def render_content(
 # --- store -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class StoreItem:
+    """One memory to store (memory_store_many); the same fields as memory_store."""
+
+    channel_id: str | None = None
+    user_message: str | None = None
+    agent_reply: str | None = None
+    metadata: dict | None = None
+    idempotency_key: str | None = None
+    kind: str = Kind.CONVERSATION
+    content: dict | None = None
+
+
+def _new_memory(scope: TenantScope, item: StoreItem) -> Memory:
+    """A validated, unsaved Memory for `item` (clear 4xx on bad input)."""
+    if item.kind not in Kind.values:
+        raise BadRequest(f"Unknown memory kind {item.kind!r}; known: {Kind.values}.")
+    content = dict(item.content or {})
+    if item.user_message is not None:
+        content["user_message"] = item.user_message
+    if item.agent_reply is not None:
+        content["agent_reply"] = item.agent_reply
+    text = clean_text(
+        render_content(
+            user_message=item.user_message, agent_reply=item.agent_reply, content=content
+        ),
+        field="content",
+    )
+    if not text.strip():
+        raise BadRequest("Nothing to store: give `user_message`, `agent_reply` or content text.")
+    key = item.idempotency_key
+    if key is not None and not (0 < len(key) <= 200):
+        raise BadRequest("`idempotency_key` must have 1 to 200 characters.")
+    if item.metadata is not None and not isinstance(item.metadata, dict):
+        raise BadRequest("`metadata` must be a JSON object.")
+    return Memory(
+        microdao_id=scope.microdao_id,
+        agent_id=scope.agent_id,
+        channel_id=item.channel_id,
+        tier=Tier.LONG if item.kind == Kind.KB else Tier.MID,
+        kind=item.kind,
+        text=text,
+        content=content,
+        metadata=item.metadata or {},
+        idempotency_key=key,
+    )
+
+
 async def memory_store(
     *,
     agent_id: str,
@@ -83,71 +133,72 @@ async def memory_store(
     If the embedding route fails, the memory stays with `embedding_pending` and
     `reindex_memories --pending` completes it; a repeated `idempotency_key` is a no-op.
     """
-    if kind not in Kind.values:
-        raise BadRequest(f"Unknown memory kind {kind!r}; known: {Kind.values}.")
-    content = dict(content or {})
-    if user_message is not None:
-        content["user_message"] = user_message
-    if agent_reply is not None:
-        content["agent_reply"] = agent_reply
-    text = clean_text(
-        render_content(user_message=user_message, agent_reply=agent_reply, content=content),
-        field="content",
-    )
-    if not text.strip():
-        raise BadRequest("Nothing to store: give `user_message`, `agent_reply` or content text.")
-    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
-        raise BadRequest("`idempotency_key` must have 1 to 200 characters.")
-    scope = await tenant_scope_aget(agent_id=agent_id, microdao_id=microdao_id)
-    memory, created = await sync_to_async(_memory_insert)(
-        scope=scope,
+    item = StoreItem(
         channel_id=channel_id,
-        tier=Tier.LONG if kind == Kind.KB else Tier.MID,
-        kind=kind,
-        text=text,
-        content=content,
-        metadata=metadata or {},
+        user_message=user_message,
+        agent_reply=agent_reply,
+        metadata=metadata,
         idempotency_key=idempotency_key,
+        kind=kind,
+        content=content,
     )
-    pending = memory.embedding_pending
-    if pending:  # new, or a retry of a store whose embedding failed: try (again) now
-        embedded = await memories_embed(memories=[MemoryRef.of(memory)], agent_id=agent_id)
-        pending = memory.pk not in embedded
-    return MemoryStoreResult(ids=[str(memory.pk)], pending_embedding=pending, created=created)
+    [result] = await memory_store_many(agent_id=agent_id, microdao_id=microdao_id, items=[item])
+    return result
 
 
-def _memory_insert(
-    *,
-    scope: TenantScope,
-    channel_id: str | None,
-    tier: str,
-    kind: str,
-    text: str,
-    content: dict,
-    metadata: dict,
-    idempotency_key: str | None,
-) -> tuple[Memory, bool]:
+async def memory_store_many(
+    *, agent_id: str, microdao_id: str, items: Sequence[StoreItem]
+) -> list[MemoryStoreResult]:
+    """Store many memories of one agent: one insert, then batched embedding calls."""
+    if not items:
+        raise BadRequest("Nothing to store.")
+    if len(items) > settings.MEMORY_MAX_BATCH_ITEMS:
+        raise PayloadTooLarge(
+            f"{len(items)} memories in one call; at most {settings.MEMORY_MAX_BATCH_ITEMS}."
+        )
+    scope = await tenant_scope_aget(agent_id=agent_id, microdao_id=microdao_id)
+    memories = [_new_memory(scope, item) for item in items]
+    saved = await sync_to_async(_memories_insert)(memories=memories)
+    to_embed = [MemoryRef.of(memory) for memory, _ in saved if memory.embedding_pending]
+    # New ones, and retries of stores whose embedding failed: try (again) now.
+    embedded = await memories_embed(memories=to_embed, agent_id=agent_id) if to_embed else set()
+    return [
+        MemoryStoreResult(
+            ids=[str(memory.pk)],
+            pending_embedding=memory.embedding_pending and memory.pk not in embedded,
+            created=created,
+        )
+        for memory, created in saved
+    ]
+
+
+def _memories_insert(*, memories: list[Memory]) -> list[tuple[Memory, bool]]:
+    """Commit the texts (one transaction); an idempotency key seen before returns that row."""
     try:
         with transaction.atomic():
-            memory = Memory.objects.create(
-                microdao_id=scope.microdao_id,
-                agent_id=scope.agent_id,
-                channel_id=channel_id,
-                tier=tier,
-                kind=kind,
-                text=text,
-                content=content,
-                metadata=metadata,
-                idempotency_key=idempotency_key,
-            )
+            Memory.objects.bulk_create(memories)
+        return [(memory, True) for memory in memories]
+    except IntegrityError:
+        if all(memory.idempotency_key is None for memory in memories):
+            raise
+    return [_memory_insert_one(memory) for memory in memories]
+
+
+def _memory_insert_one(memory: Memory) -> tuple[Memory, bool]:
+    try:
+        with transaction.atomic():
+            memory.save(force_insert=True)
         return memory, True
     except IntegrityError:
-        if idempotency_key is None:
+        if memory.idempotency_key is None:
             raise
+    memory.pk = None
     earlier = Memory.objects.get(
-        microdao_id=scope.microdao_id, agent_id=scope.agent_id, idempotency_key=idempotency_key
+        microdao_id=memory.microdao_id,
+        agent_id=memory.agent_id,
+        idempotency_key=memory.idempotency_key,
     )
-    if earlier.text != text or earlier.channel_id != channel_id:
+    if earlier.text != memory.text or earlier.channel_id != memory.channel_id:
         raise Conflict(
             "This idempotency key was already used for a different memory.",
             details={"memory_id": str(earlier.pk)},
@@ -172,9 +223,9 @@ async def memories_embed(
     assert all(memory.microdao_id == microdao_id for memory in memories)
     config = await embedding_config_aget(microdao_id=microdao_id)
     needed = tuple(models) if models else config.write_models
-    complete = {memory.id for memory in memories}
     # Not pending any more only once every model queries may use has the vector.
-    covers_all = set(needed) >= set(config.write_models)
+    complete = set(needed) >= set(config.write_models)
+    embedded: list[tuple[str, int, list[list[float]]]] = []
     for model in needed:
         try:
             vectors, dimensions = await embed_texts(
@@ -185,54 +236,73 @@ async def memories_embed(
             )
         except ApiError as exc:
             logger.warning(
-                "embedding %d memories with %s failed (%s): kept as pending",
+                "embedding %d memories with %s failed (%s): not embedded yet",
                 len(memories),
                 model,
                 exc.error_type,
             )
-            complete.clear()
+            complete = False
             continue
-        await sync_to_async(embeddings_save)(
-            memories=memories, model=model, dimensions=dimensions, vectors=vectors
+        embedded.append((model, dimensions, vectors))
+    if embedded:
+        await sync_to_async(_embeddings_commit)(
+            memories=memories, embedded=embedded, mark_complete=complete
         )
-    if complete and covers_all:
-        await sync_to_async(_mark_embedded)(ids=sorted(complete))
-    return complete
+    if set(needed) - {model for model, _, _ in embedded}:
+        return set()
+    return {memory.id for memory in memories}
+
+
+def _embeddings_commit(
+    *,
+    memories: Sequence[MemoryRef],
+    embedded: Sequence[tuple[str, int, list[list[float]]]],
+    mark_complete: bool,
+) -> None:
+    """All vectors of one call, and the pending flag, in one transaction."""
+    for model, dimensions, _ in embedded:
+        embedding_space_ensure(model=model, dimensions=dimensions)
+    with transaction.atomic():
+        for model, _, vectors in embedded:
+            embeddings_save(memories=memories, model=model, vectors=vectors)
+        if mark_complete:
+            Memory.objects.filter(
+                pk__in=[memory.id for memory in memories], embedding_pending=True
+            ).update(embedding_pending=False)
+    for model, _, _ in embedded:
+        _pin_serving_model(microdao_ids={memory.microdao_id for memory in memories}, model=model)
+
+
+_UPSERT_SQL = f"""
+    INSERT INTO {MemoryEmbedding._meta.db_table}
+        (memory_id, model, microdao_id, agent_id, tier, kind, embedding, created_at)
+    SELECT u.memory_id, %(model)s, u.microdao_id, u.agent_id, u.tier, u.kind, u.vector::vector,
+           now()
+    FROM unnest(%(ids)s::bigint[], %(microdaos)s::text[], %(agents)s::text[], %(tiers)s::text[],
+                %(kinds)s::text[], %(vectors)s::text[])
+         AS u(memory_id, microdao_id, agent_id, tier, kind, vector)
+    ON CONFLICT (memory_id, model)
+    DO UPDATE SET embedding = EXCLUDED.embedding, created_at = EXCLUDED.created_at
+"""  # noqa: S608  (table name from the model; values are parameters)
 
 
 def embeddings_save(
-    *,
-    memories: Sequence[MemoryRef],
-    model: str,
-    dimensions: int,
-    vectors: Sequence[Sequence[float]],
-    build_index: bool = True,
+    *, memories: Sequence[MemoryRef], model: str, vectors: Sequence[Sequence[float]]
 ) -> None:
     """Upsert one model's vectors for `memories` (a re-embed replaces the old vector)."""
-    embedding_space_ensure(model=model, dimensions=dimensions, build_index=build_index)
-    rows = [
-        MemoryEmbedding(
-            memory_id=memory.id,
-            model=model,
-            microdao_id=memory.microdao_id,
-            agent_id=memory.agent_id,
-            tier=memory.tier,
-            kind=memory.kind,
-            embedding=list(vector),
-        )
-        for memory, vector in zip(memories, vectors, strict=True)
-    ]
-    MemoryEmbedding.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["memory", "model"],
-        update_fields=["embedding", "created_at"],
-    )
-    _pin_serving_model(microdao_ids={memory.microdao_id for memory in memories}, model=model)
-
-
-def _mark_embedded(*, ids: Sequence[int]) -> None:
-    Memory.objects.filter(pk__in=ids, embedding_pending=True).update(embedding_pending=False)
+    if len(vectors) != len(memories):
+        raise ValueError("one vector per memory")
+    params = {
+        "model": model,
+        "ids": [memory.id for memory in memories],
+        "microdaos": [memory.microdao_id for memory in memories],
+        "agents": [memory.agent_id for memory in memories],
+        "tiers": [memory.tier for memory in memories],
+        "kinds": [memory.kind for memory in memories],
+        "vectors": [vector_literal(vector) for vector in vectors],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_SQL, params)
 
 
 def _pin_serving_model(*, microdao_ids: set[str], model: str) -> None:

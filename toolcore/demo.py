@@ -9,9 +9,11 @@ from typing import TextIO
 from django.conf import settings
 
 from toolcore.models import Executor
+from toolcore.registry import python_tool_get
 from toolcore.services import python_tool_install, tool_grant_many, tool_upsert
 
 DEMO_AGENT = "agent:sofia"
+OPTIONAL_PYTHON_TOOLS = ("memory_search",)
 _ID = {"type": "string", "minLength": 1, "maxLength": 128}
 
 
@@ -85,7 +87,14 @@ def seed_tools() -> list[str]:
     )
     python_tool_install(function_name="time_now")
     python_tool_install(function_name="whoami")
-    return ["projects.list", "task.create", "followup.create", "time_now", "whoami"]
+    tool_ids = ["projects.list", "task.create", "followup.create", "time_now", "whoami"]
+    # Tools other apps register with @python_tool, seeded when that app is installed (toolcore
+    # never imports them).
+    for name in OPTIONAL_PYTHON_TOOLS:
+        if python_tool_get(name) is not None:
+            python_tool_install(function_name=name)
+            tool_ids.append(name)
+    return tool_ids
 
 
 def seed_demo(*, stdout: TextIO) -> None:

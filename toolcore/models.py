@@ -18,6 +18,10 @@ from toolcore.schema import input_schema_problems, schema_problems
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_CREDENTIAL_HEADER = re.compile(
+    r"authori[sz]ation|cookie|token|secret|api[-_]?key|password|credential|signature",
+    re.IGNORECASE,
+)
 # Headers the executor sets itself; a tool may not override them.
 RESERVED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "x-request-id"}
@@ -159,8 +163,14 @@ class Tool(models.Model):
             errors["headers"] = ['Headers must be a JSON object of strings: {"Name": "value"}.']
         else:
             bad = [k for k in self.headers if not _valid_header_name(k)]
+            credentials = [k for k in self.headers if _CREDENTIAL_HEADER.search(k)]
             if bad:
                 errors["headers"] = [f"Invalid or reserved header names: {', '.join(bad)}."]
+            elif credentials:
+                errors["headers"] = [
+                    f"{', '.join(credentials)} look like credentials: add them as secret headers "
+                    "(encrypted, never shown again) instead."
+                ]
         return errors
 
 
@@ -215,6 +225,7 @@ class Outcome(models.TextChoices):
     TIMEOUT = "timeout"
     UPSTREAM_ERROR = "upstream_error"
     DISABLED = "disabled"
+    CANCELLED = "cancelled"  # the caller went away mid-call (audit only)
 
 
 class ToolCall(models.Model):

@@ -136,10 +136,22 @@ def strip_optional_nulls(schema: dict, value: Any) -> Any:
     return cleaned
 
 
+# Strict-mode limits (conservative: OpenAI's documented minimums over time).
+MAX_STRICT_PROPERTIES = 100
+MAX_STRICT_DEPTH = 5
+_STRICT_FORMATS = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
+)
+
+
 def to_openai_parameters(schema: dict) -> tuple[dict, bool]:
     """(parameters, strict) for an OpenAI function definition."""
     try:
-        return _strictify(copy.deepcopy(schema), root=True), True
+        parameters = _strictify(copy.deepcopy(schema), root=True)
+        properties, depth = _size(parameters)
+        if properties > MAX_STRICT_PROPERTIES or depth > MAX_STRICT_DEPTH:
+            raise _NotStrictCompatible
+        return parameters, True
     except _NotStrictCompatible:
         cleaned = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
         return cleaned, False
@@ -149,11 +161,35 @@ class _NotStrictCompatible(Exception):
     pass
 
 
+def _size(node: Any, depth: int = 1) -> tuple[int, int]:
+    """(object properties in total, deepest object nesting) of an exported schema."""
+    if isinstance(node, list):
+        sizes = [_size(item, depth) for item in node] or [(0, 0)]
+        return sum(s[0] for s in sizes), max(s[1] for s in sizes)
+    if not isinstance(node, dict):
+        return 0, 0
+    properties = node.get("properties") or {}
+    count, deepest = len(properties), depth if properties else 0
+    for key, value in node.items():
+        if key == "properties":
+            children = [_size(sub, depth + 1) for sub in value.values()]
+        elif key in ("items", "anyOf", "$defs"):
+            children = [_size(value if key != "$defs" else list(value.values()), depth)]
+        else:
+            continue
+        for child_count, child_depth in children:
+            count += child_count
+            deepest = max(deepest, child_depth)
+    return count, deepest
+
+
 def _strictify(node: Any, *, root: bool = False) -> Any:
     if not isinstance(node, dict):
         raise _NotStrictCompatible
     for key in _DROPPED_ON_EXPORT:
         node.pop(key, None)
+    if "format" in node and node["format"] not in _STRICT_FORMATS:
+        del node["format"]  # validated server-side; strict mode knows only a few formats
     unsupported = set(node) - _STRICT_KEYWORDS
     if unsupported:
         raise _NotStrictCompatible

@@ -8,6 +8,7 @@ result, never as an exception.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -106,6 +107,25 @@ async def tool_call(
             details=scrub_deep(failure.details, secrets),
         )
         http_status, attempts = failure.http_status, failure.attempts
+    except asyncio.CancelledError:
+        # The caller went away mid-call. The tool may already have acted, so the audit row is
+        # still written (shielded from a second cancellation) before the cancellation goes on.
+        await asyncio.shield(
+            _record(
+                call_id=call_id,
+                request_id=request_id,
+                agent_id=agent_id,
+                requested_tool=tool_id,
+                spec=spec,
+                args=args,
+                outcome=Outcome.CANCELLED,
+                error=ToolError(type="upstream_error", message="The call was cancelled."),
+                http_status=None,
+                attempts=attempts,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        )
+        raise
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     await _record(
         call_id=call_id,

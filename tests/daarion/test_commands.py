@@ -47,6 +47,9 @@ def test_create_service_token_rejects_bad_input(args, message):
         )
 
 
+# Transactional: the demo seeders embed through the LLM gateway, whose usage rows are written by
+# a background thread (committed outside a test transaction); the flush at the end removes them.
+@pytest.mark.django_db(transaction=True)
 def test_bootstrap_demo_is_idempotent(monkeypatch):
     monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
     first = io.StringIO()
@@ -58,3 +61,6 @@ def test_bootstrap_demo_is_idempotent(monkeypatch):
     from daarion.agents.models import Agent
 
     assert Agent.objects.get(pk="agent:sofia").microdao_id == "microdao:daarion"
+    from llm.usage import usage_flush
+
+    usage_flush()

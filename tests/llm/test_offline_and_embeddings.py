@@ -96,8 +96,10 @@ def test_embedding_models_lists_embedding_routes_only():
 
 
 @pytest.mark.django_db
-def test_demo_seed_is_idempotent_and_ends_with_offline(settings):
-    settings.LLM_DEMO_OPENAI_API_KEY = "sk-demo-openai-key-0123456789"
+def test_demo_seed_is_idempotent_and_ends_with_offline(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-demo-openai-key-0123456789")
+    monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
+    monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
     call_command("bootstrap_demo")
     call_command("bootstrap_demo")
     route = ModelRoute.objects.get(name="sofia-default")

@@ -46,6 +46,7 @@ class FakeEmbeddingUpstream:
     def __init__(self, dimensions: int) -> None:
         self.dimensions = dimensions
         self.failing = False
+        self.fail_when_contains: str | None = None  # fail any batch holding this text
         self.calls = 0
 
     async def _embeddings(self, request: web.Request) -> web.Response:
@@ -54,6 +55,8 @@ class FakeEmbeddingUpstream:
             return web.json_response({"error": {"message": "overloaded"}}, status=503)
         body = await request.json()
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if self.fail_when_contains and any(self.fail_when_contains in t for t in texts):
+            return web.json_response({"error": {"message": "bad batch"}}, status=500)
         data = [
             {"object": "embedding", "index": i, "embedding": hash_embedding(t, self.dimensions)}
             for i, t in enumerate(texts)

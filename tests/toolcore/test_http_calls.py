@@ -289,3 +289,21 @@ def test_concurrent_calls_each_get_an_audit_row(tool_server, agent):
     assert all(o.ok for o in outcomes)
     assert {o.result["query"]["microdao_id"] for o in outcomes} == {f"m{i}" for i in range(25)}
     assert ToolCall.objects.filter(outcome="ok").count() == 25
+
+
+def test_a_cancelled_call_is_still_audited(tool_server, agent):
+    from toolcore.services import tool_call
+
+    make_http_tool(url_template=f"{tool_server.url}/slow", timeout_seconds=5, grant_to=agent)
+
+    async def scenario():
+        task = asyncio.create_task(tool_call(agent_id=agent.id, tool_id="echo_tool", args={}))
+        while not tool_server.requests:  # noqa: ASYNC110  (set by the server thread)
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async_to_sync(scenario)()
+    row = ToolCall.objects.get()
+    assert row.outcome == "cancelled" and row.tool.tool_id == "echo_tool"
