@@ -52,15 +52,17 @@ INSTALLED_APPS = [
     "toolcore",
 ]
 
+# Django's built-ins, subclassed so that /internal/ and /v1/ requests run their hooks inline
+# instead of hopping to a worker thread per hook (daarion/inline_middleware.py).
 MIDDLEWARE = [
     "daarion.middleware.RequestIdMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "daarion.inline_middleware.SecurityMiddleware",
+    "daarion.inline_middleware.SessionMiddleware",
+    "daarion.inline_middleware.CommonMiddleware",
+    "daarion.inline_middleware.CsrfViewMiddleware",
+    "daarion.inline_middleware.AuthenticationMiddleware",
+    "daarion.inline_middleware.MessageMiddleware",
+    "daarion.inline_middleware.XFrameOptionsMiddleware",
     "daarion.middleware.JsonApiErrorsMiddleware",
 ]
 
@@ -196,6 +198,8 @@ LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
+# HTTP client for providers: "aiohttp" (measured cheaper per call) or "httpx" (over aiohttp).
+LLM_HTTP_CLIENT = env_str("LLM_HTTP_CLIENT", "aiohttp")
 # Demo bootstrap: real providers in front of the offline one when these are set.
 LLM_DEMO_OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 LLM_DEMO_DEEPSEEK_API_KEY = env_str("DEEPSEEK_API_KEY")
@@ -217,7 +221,7 @@ MEMORY_MAX_BATCH_ITEMS = env_int("MEMORY_MAX_BATCH_ITEMS", 500)  # memories per 
 MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
 MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
 # Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.
-MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 40)
+MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 20)
 MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
 # HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)

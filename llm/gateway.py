@@ -29,7 +29,7 @@ from llm.breaker import breaker
 from llm.budget import budget_acheck
 from llm.limits import agent_rate_limit_hit
 from llm.metrics import metrics_observe
-from llm.models import RouteKind, UsageLog, UsageStatus
+from llm.models import RouteKind, UsageStatus
 from llm.providers import adapter_for
 from llm.providers.base import ProviderChat, ProviderStreamEvent
 from llm.providers.offline import count_tokens
@@ -42,7 +42,7 @@ from llm.types import (
     EmbeddingModelInfo,
     EmbeddingResult,
 )
-from llm.usage import cost_usd, usage_record, usage_wait, usage_writer
+from llm.usage import UsageRow, cost_usd, usage_record, usage_wait, usage_writer
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class _Call:
             error_message = (getattr(error, "message", None) or str(error))[:500]
         made = [a for a in self.attempts if a.outcome != "skipped"]
         future = usage_record(
-            UsageLog(
+            UsageRow(
                 created_at=timezone.now(),
                 request_id=self.request_id,
                 kind=self.kind,

@@ -111,7 +111,7 @@ def provider_test(*, provider: Provider) -> ProviderTestOutcome:
         try:
             return await _probe(info, target, kind)
         finally:
-            from llm.providers.openai_compatible import close_clients
+            from llm.providers.transport import close_clients
 
             await close_clients()
 

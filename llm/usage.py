@@ -17,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import datetime as dt
 import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import astuple, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 
+import orjson
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 
 from llm.models import UsageLog
 
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 ONE_MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.00000001")  # UsageLog.cost_usd has 8 decimal places
 _RETRY_SECONDS = 0.5
+_IDLE_SECONDS = 1.0
 
 
 def cost_usd(
@@ -51,6 +55,55 @@ def cost_usd(
     return cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
+@dataclass(slots=True)
+class UsageRow:
+    """One UsageLog row, as plain values (cheaper to build than a model instance)."""
+
+    created_at: dt.datetime
+    request_id: str
+    kind: str
+    agent_id: str
+    microdao_id: str
+    model: str
+    provider: str
+    physical_model: str
+    attempts: list = field(default_factory=list)
+    attempt_count: int = 0
+    fallback_used: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    latency_ms: float = 0.0
+    cost_usd: Decimal = Decimal(0)
+    status: str = "ok"
+    error_type: str = ""
+    error_message: str = ""
+    stream: bool = False
+
+
+_ROW_FIELDS = [f.name for f in fields(UsageRow)]
+
+
+def _insert_sql(count: int) -> str:
+    meta = UsageLog._meta
+    columns = ", ".join(connection.ops.quote_name(meta.get_field(n).column) for n in _ROW_FIELDS)
+    one = "(" + ", ".join("%s::jsonb" if n == "attempts" else "%s" for n in _ROW_FIELDS) + ")"
+    # Only identifiers from our own model and placeholders: no user input in the SQL text.
+    return f"INSERT INTO {meta.db_table} ({columns}) VALUES " + ", ".join([one] * count)  # noqa: S608
+
+
+def insert_rows(rows: list[UsageRow]) -> None:
+    """One multi-row INSERT (a plain statement: the ORM's per-row work is most of the cost)."""
+    params: list = []
+    attempts_index = _ROW_FIELDS.index("attempts")
+    for row in rows:
+        values = list(astuple(row))
+        values[attempts_index] = orjson.dumps(values[attempts_index]).decode()
+        params.extend(values)
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(len(rows)), params)
+
+
 class _Flush:
     """A marker: set `done` once everything queued before it is written."""
 
@@ -67,7 +120,7 @@ class UsageWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         # Rows taken from the queue but not yet committed, with their waiters.
-        self._pending: list[tuple[UsageLog, asyncio.AbstractEventLoop | None, object]] = []
+        self._pending: list[tuple[UsageRow, asyncio.AbstractEventLoop | None, object]] = []
 
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -79,7 +132,7 @@ class UsageWriter:
                 )
                 self._thread.start()
 
-    def submit(self, row: UsageLog, *, wait: bool = False) -> asyncio.Future | None:
+    def submit(self, row: UsageRow, *, wait: bool = False) -> asyncio.Future | None:
         """Queue `row`; with `wait`, return a future of the running loop set once committed."""
         self._ensure_started()
         if not wait:
@@ -107,10 +160,13 @@ class UsageWriter:
         flushes: list[_Flush] = []
         while True:
             try:
-                # Block for work; with uncommitted rows, wake up to retry them.
-                item = self._queue.get(timeout=_RETRY_SECONDS if self._pending else None)
+                # Wait for work; with uncommitted rows, wake up to retry them.
+                item = self._queue.get(timeout=_RETRY_SECONDS if self._pending else _IDLE_SECONDS)
             except queue.Empty:
                 item = None
+                if not self._pending:
+                    connection.close()  # idle: give the connection back
+                    continue
             while item is not None:
                 if isinstance(item, _Flush):
                     flushes.append(item)
@@ -138,20 +194,20 @@ class UsageWriter:
 
     def _run_task(self, task: Callable[[], None]) -> None:
         try:
-            close_old_connections()
             task()
         except Exception:  # a side task (health state) must never stop usage writing
             logger.exception("usage writer: task failed")
-        finally:
-            close_old_connections()
+            connection.close()
 
     def _write_pending(self) -> None:
-        close_old_connections()
+        # The writer keeps its connection while busy (it must never wait for the pool behind
+        # requests that are waiting for it) and drops it when idle or after an error.
         try:
-            UsageLog.objects.bulk_create([row for row, _, _ in self._pending], batch_size=500)
-        finally:
-            # Honours CONN_MAX_AGE / the pool: no connection is pinned between batches.
-            close_old_connections()
+            for start in range(0, len(self._pending), self.batch_size):
+                insert_rows([row for row, _, _ in self._pending[start : start + self.batch_size]])
+        except Exception:
+            connection.close()
+            raise
         done, self._pending = self._pending, []
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         for _, loop, future in done:
@@ -172,7 +228,7 @@ def _resolve(futures: list[asyncio.Future]) -> None:
 usage_writer = UsageWriter(batch_size=getattr(settings, "LLM_USAGE_BATCH_SIZE", 500))
 
 
-def usage_record(row: UsageLog, *, wait: bool = False) -> asyncio.Future | None:
+def usage_record(row: UsageRow, *, wait: bool = False) -> asyncio.Future | None:
     """Queue one UsageLog row (sync, non-blocking: safe in cancelled/abandoned code paths).
 
     With `wait=True` (inside a running loop) returns a future set once the row is committed.

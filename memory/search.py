@@ -68,6 +68,29 @@ def _filters_sql(
     return " AND ".join(clauses)
 
 
+_iterative_scans: dict[str, bool] = {}
+
+
+def _scan_settings_sql(candidates: int) -> str:
+    """`SET LOCAL`s for the vector scan. pgvector < 0.8 has no iterative scans: there a wider
+    ef_search is the fallback (fewer results for very small tenants; the README says so)."""
+    ef_search = max(int(settings.MEMORY_HNSW_EF_SEARCH), candidates)
+    alias = connection.alias
+    if alias not in _iterative_scans:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+        version = tuple(int(part) for part in (row[0] if row else "0").split(".")[:2])
+        _iterative_scans[alias] = version >= (0, 8)
+    if not _iterative_scans[alias]:
+        return f"SET LOCAL hnsw.ef_search = {min(1000, ef_search * 4)}"
+    return (
+        "SET LOCAL hnsw.iterative_scan = relaxed_order; "
+        f"SET LOCAL hnsw.ef_search = {ef_search}; "
+        f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)}"
+    )
+
+
 def hybrid_search(
     *,
     scope: TenantScope,
@@ -146,12 +169,7 @@ def hybrid_search(
 
     with transaction.atomic(), connection.cursor() as cursor:
         if vector_query is not None:
-            ef_search = max(int(settings.MEMORY_HNSW_EF_SEARCH), candidates)
-            cursor.execute(
-                "SET LOCAL hnsw.iterative_scan = relaxed_order; "
-                f"SET LOCAL hnsw.ef_search = {ef_search}; "
-                f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)}"
-            )
+            cursor.execute(_scan_settings_sql(candidates))
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [

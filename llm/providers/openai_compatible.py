@@ -1,54 +1,26 @@
 """One adapter for every OpenAI-compatible server: OpenAI, DeepSeek, Ollama's /v1, vLLM, …
 
 Chat (plain and streaming), embeddings, tool calls and any other parameter are passed through.
-HTTP goes through daarion.common.http (aiohttp transport under httpx's API); one client per
-(event loop, base URL, timeout), so pools stay warm across registry reloads. Provider errors map
-to llm.errors.Provider*; upstream error text is redacted of keys before it is kept anywhere.
+HTTP goes through llm.providers.transport (pooled per event loop, base URL and timeout, so pools
+stay warm across registry reloads). Provider errors map to llm.errors.Provider*; upstream error
+text is redacted of keys before it is kept anywhere.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-import httpx
 import orjson
 
-from daarion.common.http import make_async_client
 from llm import errors
+from llm.providers import transport
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
 from llm.registry import ProviderInfo
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
 _MAX_ERROR_TEXT = 300
 # Our own fields that must never reach the upstream.
 _NOT_PASSED = frozenset({"model", "messages", "stream", "metadata"})
-
-
-def client_for(provider: ProviderInfo) -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    per_loop = _clients.get(loop)
-    if per_loop is None:
-        per_loop = _clients[loop] = {}
-    key = (provider.base_url, provider.timeout_seconds)
-    client = per_loop.get(key)
-    if client is None or client.is_closed:
-        client = per_loop[key] = make_async_client(
-            timeout=provider.timeout_seconds, base_url=provider.base_url
-        )
-    return client
-
-
-async def close_clients() -> None:
-    """Close this loop's clients (tests and shutdown)."""
-    per_loop = _clients.pop(asyncio.get_running_loop(), {})
-    for client in per_loop.values():
-        await client.aclose()
 
 
 def _headers(provider: ProviderInfo) -> dict[str, str]:
@@ -115,26 +87,6 @@ def status_error(provider: ProviderInfo, status: int, headers, body: bytes) -> e
     return errors.ProviderBadRequest(f"{name}: HTTP {status}: {text}", status_code=status)
 
 
-def transport_error(provider: ProviderInfo, exc: BaseException) -> errors.ProviderError:
-    name = provider.name
-    cause = exc.__cause__
-    disconnected = isinstance(
-        cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    ) or isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
-    if disconnected or isinstance(exc, httpx.ConnectError | httpx.ReadError | ConnectionError):
-        # httpx-aiohttp maps aiohttp's connection errors to httpx.ConnectTimeout: name the cause.
-        reason = type(cause if cause is not None else exc).__name__
-        return errors.ProviderConnectionError(f"{name}: connection failed ({reason})")
-    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
-        return errors.ProviderTimeout(f"{name}: timed out")
-    if isinstance(exc, httpx.RemoteProtocolError | aiohttp.ClientPayloadError):
-        return errors.ProviderUpstreamError(f"{name}: broken response ({type(exc).__name__})")
-    return errors.ProviderConnectionError(f"{name}: transport error ({type(exc).__name__})")
-
-
-_TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, OSError, asyncio.TimeoutError)
-
-
 def _body(model: str, messages: list[dict], params: dict, **extra: Any) -> bytes:
     body = {k: v for k, v in params.items() if k not in _NOT_PASSED}
     body["model"] = model
@@ -153,20 +105,12 @@ class OpenAICompatibleProvider:
     async def chat(
         self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
     ) -> ProviderChat:
-        client = client_for(provider)
-        try:
-            # A total deadline per attempt (the client's own timeout is per read).
-            async with asyncio.timeout(provider.timeout_seconds):
-                response = await client.post(
-                    "/chat/completions",
-                    content=_body(model, messages, params),
-                    headers=_headers(provider),
-                )
-                body = await response.aread()
-        except _TRANSPORT_ERRORS as exc:
-            raise transport_error(provider, exc) from None
-        if response.status_code != 200:
-            raise status_error(provider, response.status_code, response.headers, body)
+        reply = await transport.post(
+            provider, "/chat/completions", _body(model, messages, params), _headers(provider)
+        )
+        if reply.status != 200:
+            raise status_error(provider, reply.status, reply.headers, reply.body)
+        body = reply.body
         try:
             data = orjson.loads(body)
             choice = data["choices"][0]
@@ -188,23 +132,14 @@ class OpenAICompatibleProvider:
     async def chat_stream(
         self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
     ) -> AsyncIterator[ProviderStreamEvent]:
-        client = client_for(provider)
         stream_options = {**(params.get("stream_options") or {}), "include_usage": True}
         content = _body(model, messages, params, stream=True, stream_options=stream_options)
         headers = {**_headers(provider), "Accept": "text/event-stream"}
-        request = client.build_request(
-            "POST", "/chat/completions", content=content, headers=headers
-        )
-        try:
-            response = await client.send(request, stream=True)
-        except _TRANSPORT_ERRORS as exc:
-            raise transport_error(provider, exc) from None
-        try:
-            if response.status_code != 200:
-                body = await response.aread()
-                raise status_error(provider, response.status_code, response.headers, body)
+        async with transport.stream(provider, "/chat/completions", content, headers) as reply:
+            if reply.status != 200:
+                raise status_error(provider, reply.status, reply.headers, await reply.read())
             finished = False
-            async for line in response.aiter_lines():
+            async for line in reply.lines():
                 if not line.startswith("data:"):
                     continue
                 payload = line[5:].strip()
@@ -233,26 +168,17 @@ class OpenAICompatibleProvider:
                     yield ProviderStreamEvent(usage=usage)
             if not finished:
                 raise errors.ProviderUpstreamError(f"{provider.name}: stream ended early")
-        except _TRANSPORT_ERRORS as exc:
-            raise transport_error(provider, exc) from None
-        finally:
-            await response.aclose()
 
     async def embed(
         self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
     ) -> ProviderEmbeddings:
-        client = client_for(provider)
         payload: dict[str, Any] = {"model": model, "input": texts}
-        try:
-            async with asyncio.timeout(provider.timeout_seconds):
-                response = await client.post(
-                    "/embeddings", content=orjson.dumps(payload), headers=_headers(provider)
-                )
-                body = await response.aread()
-        except _TRANSPORT_ERRORS as exc:
-            raise transport_error(provider, exc) from None
-        if response.status_code != 200:
-            raise status_error(provider, response.status_code, response.headers, body)
+        reply = await transport.post(
+            provider, "/embeddings", orjson.dumps(payload), _headers(provider)
+        )
+        if reply.status != 200:
+            raise status_error(provider, reply.status, reply.headers, reply.body)
+        body = reply.body
         try:
             data = orjson.loads(body)
             items = sorted(data["data"], key=lambda item: item.get("index", 0))

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from django.test import AsyncClient
 
-from llm.providers.openai_compatible import close_clients
+from llm.providers.transport import close_clients
 from tests.factories import AgentFactory, make_service_token
 from tests.llm.factories import (
     OfflineProviderFactory,

@@ -9,7 +9,7 @@ import pytest
 from llm import errors, gateway
 from llm.breaker import breaker
 from llm.models import UsageStatus
-from llm.providers.openai_compatible import close_clients
+from llm.providers.transport import close_clients
 from llm.types import ChatRequest
 from tests.factories import AgentFactory
 from tests.fakes.server import free_port

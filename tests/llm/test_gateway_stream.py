@@ -7,7 +7,7 @@ import pytest
 
 from llm import errors, gateway
 from llm.models import UsageStatus
-from llm.providers.openai_compatible import close_clients
+from llm.providers.transport import close_clients
 from llm.types import ChatRequest
 from tests.llm.factories import OfflineProviderFactory, ProviderFactory, make_route
 from tests.llm.fake_upstream import PROMPT_TOKENS, fake_upstream

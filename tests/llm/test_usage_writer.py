@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import OperationalError
 
-from llm import gateway
-from llm.models import UsageLog
+from llm import gateway, usage
 from llm.types import ChatRequest
 from llm.usage import cost_usd, usage_flush
 from tests.llm.factories import OfflineProviderFactory, make_route
@@ -42,16 +41,16 @@ def test_cost_is_exact_decimal_per_million_tokens():
 async def test_rows_survive_a_failing_insert_and_answers_are_not_held(monkeypatch, settings):
     settings.LLM_USAGE_DURABLE_TIMEOUT_SECONDS = 0.2
     await db(lambda: make_route("m", OfflineProviderFactory()))()
-    real_bulk_create = UsageLog.objects.bulk_create
+    real_insert = usage.insert_rows
     failures = {"left": 2}
 
-    def flaky_bulk_create(rows, **kwargs):
+    def flaky_insert(rows):
         if failures["left"]:
             failures["left"] -= 1
             raise OperationalError("database is restarting")
-        return real_bulk_create(rows, **kwargs)
+        return real_insert(rows)
 
-    monkeypatch.setattr(UsageLog.objects, "bulk_create", flaky_bulk_create)
+    monkeypatch.setattr(usage, "insert_rows", flaky_insert)
     request = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}])
     result = await gateway.chat(request)  # answered although its row is not written yet
     assert result.message["content"]
