@@ -7,7 +7,6 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpRequest
 
@@ -24,15 +23,6 @@ AGENT_PARAM = "agent__id__exact"
 def _preview(text: str, size: int = 120) -> str:
     text = " ".join(text.split())
     return text[:size] + ("…" if len(text) > size else "")
-
-
-class RankedChangeList(ChangeList):
-    """Keep the retrieval ranking when the search box was used (unless a column is sorted)."""
-
-    def get_ordering(self, request, queryset):
-        if getattr(request, "_memory_ranked", False) and "o" not in self.params:
-            return ["memory_rank", "-pk"]
-        return super().get_ordering(request, queryset)
 
 
 class DeleteThroughServicesMixin:
@@ -98,9 +88,6 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
     def embedding_models(self, obj: Memory) -> str:
         return ", ".join(obj.embeddings.values_list("model", flat=True)) or "—"
 
-    def get_changelist(self, request: HttpRequest, **kwargs):
-        return RankedChangeList
-
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         search_term = search_term.strip()
         if not search_term:
@@ -117,13 +104,15 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
             messages.error(request, exc.message)
             return queryset.none(), False
         ids = [int(item.id) for item in items]
-        request._memory_ranked = True
         ranking = Case(
             *[When(pk=pk, then=Value(rank)) for rank, pk in enumerate(ids)],
             default=Value(len(ids)),
             output_field=IntegerField(),
         )
-        return queryset.filter(pk__in=ids).annotate(memory_rank=ranking), False
+        results = queryset.filter(pk__in=ids).annotate(memory_rank=ranking)
+        if "o" not in request.GET:  # keep the retrieval order unless a column was sorted
+            results = results.order_by("memory_rank", "-pk")
+        return results, False
 
 
 @admin.register(Chunk)
