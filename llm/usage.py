@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from llm.models import UsageLog
 
@@ -100,7 +100,15 @@ def insert_rows(rows: list[UsageRow]) -> None:
         values = list(astuple(row))
         values[attempts_index] = orjson.dumps(values[attempts_index]).decode()
         params.extend(values)
-    with connection.cursor() as cursor:
+    if getattr(settings, "LLM_USAGE_SYNCHRONOUS_COMMIT", False):
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_sql(len(rows)), params)
+        return
+    # PostgreSQL's asynchronous commit for these transactions only: the commit returns before
+    # the WAL is flushed to disk (PostgreSQL flushes it within ~0.6 s). Rows survive our process
+    # being killed; only a crash of the database server itself within that window loses them.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(_insert_sql(len(rows)), params)
 
 
