@@ -28,6 +28,7 @@ class ProviderInfo:
     timeout_seconds: float
     enabled: bool
     keys: tuple[str, ...] = field(repr=False)  # decrypted, active keys only; never logged
+    key_ids: tuple[int, ...] = ()  # ProviderKey ids, parallel to `keys`
 
     _rotation: itertools.count = field(default_factory=itertools.count, repr=False, compare=False)
 
@@ -35,7 +36,12 @@ class ProviderInfo:
         """Keys are used round-robin (spreads provider-side per-key limits)."""
         if not self.keys:
             return None
-        return self.keys[next(self._rotation) % len(self.keys)]
+        index = next(self._rotation) % len(self.keys)
+        if self.key_ids:
+            from llm.services import provider_key_note_used  # services import the registry
+
+            provider_key_note_used(key_id=self.key_ids[index])
+        return self.keys[index]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +99,7 @@ _KEY = "registry"
 def _load_registry() -> Registry:
     providers: dict[int, ProviderInfo] = {}
     for provider in Provider.objects.prefetch_related("keys").all():
-        keys = tuple(k.secret for k in provider.keys.all() if k.is_active and k.secret)
+        active = [k for k in provider.keys.all() if k.is_active and k.secret]
         providers[provider.id] = ProviderInfo(
             id=provider.id,
             name=provider.name,
@@ -101,7 +107,8 @@ def _load_registry() -> Registry:
             base_url=provider.effective_base_url,
             timeout_seconds=provider.timeout_seconds,
             enabled=provider.enabled,
-            keys=keys,
+            keys=tuple(k.secret for k in active),
+            key_ids=tuple(k.id for k in active),
         )
     routes: dict[str, RouteInfo] = {}
     for route in ModelRoute.objects.filter(enabled=True).prefetch_related("targets"):
