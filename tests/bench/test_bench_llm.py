@@ -222,9 +222,9 @@ def test_gateway_against_direct_upstream(redis_url):  # noqa: F811  (pytest fixt
         slow = _body("slow500", agent)
         streamed = _body("bench", agent, stream=True)
         plan = {
-            "c1": {"concurrency": 1, "requests": _n(3000), "warmup": _n(300)},
-            "c64": {"concurrency": 64, "requests": _n(20000), "warmup": _n(2000)},
-            "stream16": {"concurrency": 16, "requests": _n(5000), "warmup": _n(500)},
+            "c1": {"concurrency": 1, "requests": _n(2000), "warmup": _n(300)},
+            "c64": {"concurrency": 64, "requests": _n(10000), "warmup": _n(1000)},
+            "stream16": {"concurrency": 16, "requests": _n(3000), "warmup": _n(300)},
             "slow256": {"concurrency": 256, "requests": 768, "warmup": 256},
         }
         results["direct c=1"] = _measure(direct, gateway=None, body=fast, **plan["c1"])
