@@ -139,6 +139,7 @@ def _load(
     body: dict,
     headers: dict | None = None,
     stream: bool = False,
+    method: str = "POST",
 ) -> dict:
     command = [
         sys.executable,
@@ -156,6 +157,7 @@ def _load(
         command += ["--header", f"{name}: {value}"]
     if stream:
         command.append("--stream")
+    command += ["--method", method]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     _pin(process, LOAD_CPUS)
     out, _ = process.communicate(timeout=600)
@@ -237,6 +239,11 @@ def test_gateway_against_direct_upstream(redis_url):  # noqa: F811  (pytest fixt
             proxy = f"{url}/internal/llm/proxy"
             v1 = f"{url}/v1/chat/completions"
             gw = {"gateway": process, "headers": headers}
+            # Baseline inside the service: an async ninja view with auth and a cached registry
+            # read but no upstream call and no usage row (GET /v1/models).
+            results["service floor: GET /v1/models c=64"] = _measure(
+                f"{url}/v1/models", body={}, method="GET", **gw, **plan["c64"]
+            )
             results["gateway c=1"] = _measure(proxy, body=fast, **gw, **plan["c1"])
             results["gateway c=64"] = _measure(proxy, body=fast, **gw, **plan["c64"])
             results["gateway /v1 stream c=16"] = _measure(
