@@ -139,6 +139,7 @@ def _load(
     body: dict,
     headers: dict | None = None,
     stream: bool = False,
+    method: str = "POST",
 ) -> dict:
     command = [
         sys.executable,
@@ -156,6 +157,7 @@ def _load(
         command += ["--header", f"{name}: {value}"]
     if stream:
         command.append("--stream")
+    command += ["--method", method]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     _pin(process, LOAD_CPUS)
     out, _ = process.communicate(timeout=600)
@@ -222,9 +224,9 @@ def test_gateway_against_direct_upstream(redis_url):  # noqa: F811  (pytest fixt
         slow = _body("slow500", agent)
         streamed = _body("bench", agent, stream=True)
         plan = {
-            "c1": {"concurrency": 1, "requests": _n(3000), "warmup": _n(300)},
-            "c64": {"concurrency": 64, "requests": _n(20000), "warmup": _n(2000)},
-            "stream16": {"concurrency": 16, "requests": _n(5000), "warmup": _n(500)},
+            "c1": {"concurrency": 1, "requests": _n(2000), "warmup": _n(300)},
+            "c64": {"concurrency": 64, "requests": _n(10000), "warmup": _n(1000)},
+            "stream16": {"concurrency": 16, "requests": _n(3000), "warmup": _n(300)},
             "slow256": {"concurrency": 256, "requests": 768, "warmup": 256},
         }
         results["direct c=1"] = _measure(direct, gateway=None, body=fast, **plan["c1"])
@@ -237,6 +239,11 @@ def test_gateway_against_direct_upstream(redis_url):  # noqa: F811  (pytest fixt
             proxy = f"{url}/internal/llm/proxy"
             v1 = f"{url}/v1/chat/completions"
             gw = {"gateway": process, "headers": headers}
+            # Baseline inside the service: an async ninja view with auth and a cached registry
+            # read but no upstream call and no usage row (GET /v1/models).
+            results["service floor: GET /v1/models c=64"] = _measure(
+                f"{url}/v1/models", body={}, method="GET", **gw, **plan["c64"]
+            )
             results["gateway c=1"] = _measure(proxy, body=fast, **gw, **plan["c1"])
             results["gateway c=64"] = _measure(proxy, body=fast, **gw, **plan["c64"])
             results["gateway /v1 stream c=16"] = _measure(
