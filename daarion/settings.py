@@ -195,6 +195,9 @@ LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 30.0)
 LLM_USAGE_DURABLE = env_bool("LLM_USAGE_DURABLE", True)
 LLM_USAGE_DURABLE_TIMEOUT_SECONDS = env_float("LLM_USAGE_DURABLE_TIMEOUT_SECONDS", 5.0)
 LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
+# Off: usage rows use PostgreSQL's asynchronous commit (safe against our process dying; only a
+# database-server crash within ~0.6 s can lose rows). On: every batch waits for the WAL flush.
+LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)

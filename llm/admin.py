@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
-from llm.models import ModelRoute, Provider, ProviderKey, RouteTarget, UsageLog
+from llm.models import ModelRoute, Provider, ProviderKey, RouteKind, RouteTarget, UsageLog
 from llm.reports import report_csv, report_svg
 from llm.selectors import GROUPS, parse_since, usage_report, usage_report_totals
 from llm.services import provider_test
@@ -95,8 +95,31 @@ class ProviderAdmin(admin.ModelAdmin):
             )
 
 
+class RouteTargetFormSet(forms.BaseInlineFormSet):
+    """Embedding routes: every target needs dimensions, and all the same (a fallback must not
+    change the vector size a caller stores)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if self.instance.kind != RouteKind.EMBEDDING:
+            return
+        sizes = {
+            form.cleaned_data.get("dimensions")
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        }
+        if None in sizes:
+            raise forms.ValidationError("Every target of an embedding route needs dimensions.")
+        if len(sizes) > 1:
+            raise forms.ValidationError(
+                "All targets of an embedding route must return the same dimensions "
+                f"(got {', '.join(str(n) for n in sorted(sizes))})."
+            )
+
+
 class RouteTargetInline(admin.TabularInline):
     model = RouteTarget
+    formset = RouteTargetFormSet
     extra = 0
     fields = (
         "provider",

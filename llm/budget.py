@@ -35,7 +35,7 @@ class _Spend:
 
 
 _spend: dict[str, _Spend] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: rows may be recorded from a GC finaliser
 
 
 def _month_now() -> tuple[int, int]:
@@ -93,11 +93,16 @@ def budget_note_spend(*, microdao_id: str, cost: Decimal) -> None:
 
 def _check(microdao_id: str) -> tuple[Decimal, Decimal] | None:
     """(budget, spend) when the microDAO has a budget and it is used up, else None."""
-    budget = microdao_budget_get(microdao_id=microdao_id)
-    if budget is None:
-        return None
-    spend = microdao_spend_get(microdao_id=microdao_id)
-    return (budget, spend) if spend >= budget else None
+    from llm.registry import release_connection
+
+    try:
+        budget = microdao_budget_get(microdao_id=microdao_id)
+        if budget is None:
+            return None
+        spend = microdao_spend_get(microdao_id=microdao_id)
+        return (budget, spend) if spend >= budget else None
+    finally:
+        release_connection()
 
 
 async def budget_acheck(*, microdao_id: str) -> tuple[Decimal, Decimal] | None:

@@ -20,10 +20,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from daarion.agents.selectors import agent_aget
+from daarion.agents.selectors import agent_aget, agent_cache
 from llm import errors
 from llm.breaker import breaker
 from llm.budget import budget_acheck
@@ -33,7 +34,13 @@ from llm.models import RouteKind, UsageStatus
 from llm.providers import adapter_for
 from llm.providers.base import ProviderChat, ProviderStreamEvent
 from llm.providers.offline import count_tokens
-from llm.registry import RouteInfo, TargetInfo, registry_aget, registry_get
+from llm.registry import (
+    RouteInfo,
+    TargetInfo,
+    registry_aget,
+    registry_get,
+    release_connection,
+)
 from llm.types import (
     Attempt,
     ChatChunk,
@@ -50,6 +57,7 @@ __all__ = [
     "ChatChunk",
     "ChatRequest",
     "ChatResult",
+    "ChatStream",
     "EmbeddingModelInfo",
     "EmbeddingResult",
     "chat",
@@ -200,7 +208,11 @@ async def _admit(
             details={"known_models": known},
         )
     if agent_id:
-        agent = await agent_aget(agent_id=agent_id)
+        if agent_cache.peek(agent_id) is None:  # a database read: release its connection after
+            agent = await agent_aget(agent_id=agent_id)
+            await sync_to_async(release_connection)()
+        else:
+            agent = await agent_aget(agent_id=agent_id)
         if agent is None:
             raise errors.UnknownAgent(f"Unknown agent '{agent_id}'.")
         if not agent.is_active:
@@ -430,7 +442,7 @@ def _prompt_estimate(messages: list[dict]) -> int:
     return sum(count_tokens(str(m.get("content") or "")) + 3 for m in messages)
 
 
-async def open_chat_stream(request: ChatRequest) -> AsyncIterator[ChatChunk]:
+async def open_chat_stream(request: ChatRequest) -> ChatStream:
     """Admit the request and connect to a target; then return the chunk iterator.
 
     Errors before the first chunk (unknown model, limits, every target failing) are raised here,
@@ -472,7 +484,51 @@ async def open_chat_stream(request: ChatRequest) -> AsyncIterator[ChatChunk]:
     except BaseException as exc:
         await call.record_failure(exc)
         raise
-    return _relay(call, request, target, index, events, first)
+    relay = _relay(call, request, target, index, events, first)
+
+    def record_unstarted() -> None:
+        # The consumer never iterated (e.g. the client left before the response started).
+        call.record(
+            status=UsageStatus.ABANDONED,
+            target=target,
+            prompt_tokens=_prompt_estimate(request.messages),
+            cost=_cost(target, _prompt_estimate(request.messages), 0),
+            fallback_used=index > 0,
+            wait=False,
+        )
+
+    return ChatStream(relay, call=call, record_unstarted=record_unstarted)
+
+
+class ChatStream:
+    """The chunk iterator of a gateway stream (`async for`, then `aclose()`).
+
+    Guarantees the request's single UsageLog row however the consumer behaves: finished,
+    failed, closed mid-way, cancelled, or dropped without ever being iterated.
+    """
+
+    def __init__(self, relay: AsyncIterator[ChatChunk], *, call: _Call, record_unstarted):
+        self._relay = relay
+        self._call = call
+        self._record_unstarted = record_unstarted
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> ChatChunk:
+        return await self._relay.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._relay.aclose()
+        finally:
+            if not self._call.recorded:
+                self._record_unstarted()
+
+    def __del__(self) -> None:
+        # Only queues a row (no I/O, no await): safe from the garbage collector.
+        if not self._call.recorded:
+            self._record_unstarted()
 
 
 async def _relay(

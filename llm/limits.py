@@ -6,9 +6,12 @@ holds exactly across processes and hosts; without it, each process counts on its
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django_ratelimit.core import get_usage
+
+from daarion.agents.validators import parse_rate
 
 logger = logging.getLogger(__name__)
 RATE_GROUP = "llm.agent"
@@ -21,7 +24,7 @@ def agent_rate_limit_hit(*, agent_id: str, rate: str) -> float | None:
             None,
             group=RATE_GROUP,
             key=lambda group, request: agent_id,
-            rate=rate,
+            rate=_rate_tuple(rate),  # a (count, seconds) tuple skips re-parsing per request
             increment=True,
         )
     except Exception as exc:  # the cache (Redis) is down: serve rather than refuse everyone
@@ -30,3 +33,8 @@ def agent_rate_limit_hit(*, agent_id: str, rate: str) -> float | None:
     if usage is None or not usage["should_limit"]:
         return None
     return float(max(usage["time_left"], 1))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rate_tuple(rate: str) -> tuple[int, int]:
+    return parse_rate(rate)

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: rows may be recorded from a GC finaliser
 _requests: dict[tuple[str, str, str, str], int] = defaultdict(int)  # kind, route, provider, status
 _errors: dict[tuple[str, str, str], int] = defaultdict(int)  # route, provider, error_type
 _tokens: dict[tuple[str, str, str], int] = defaultdict(int)  # route, provider, direction

@@ -7,6 +7,7 @@ processes reload within LLM_REGISTRY_CACHE_SECONDS.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 
 from daarion.common.registry_cache import RegistryCache
 from llm.models import ModelRoute, Provider, RouteKind
@@ -28,6 +30,7 @@ class ProviderInfo:
     timeout_seconds: float
     enabled: bool
     keys: tuple[str, ...] = field(repr=False)  # decrypted, active keys only; never logged
+    key_ids: tuple[int, ...] = ()  # ProviderKey ids, parallel to `keys`
 
     _rotation: itertools.count = field(default_factory=itertools.count, repr=False, compare=False)
 
@@ -35,7 +38,12 @@ class ProviderInfo:
         """Keys are used round-robin (spreads provider-side per-key limits)."""
         if not self.keys:
             return None
-        return self.keys[next(self._rotation) % len(self.keys)]
+        index = next(self._rotation) % len(self.keys)
+        if self.key_ids:
+            from llm.services import provider_key_note_used  # services import the registry
+
+            provider_key_note_used(key_id=self.key_ids[index])
+        return self.keys[index]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,13 @@ class Registry:
         return sorted(name for name, r in self.routes.items() if kind is None or r.kind == kind)
 
 
+def release_connection() -> None:
+    """Give this thread's database connection back (to the pool) right after a cache load, so
+    a request does not hold it while it waits for a provider. Never inside a transaction."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 registry_cache: RegistryCache[Registry] = RegistryCache(
     "llm-registry", ttl=getattr(settings, "LLM_REGISTRY_CACHE_SECONDS", 30.0)
 )
@@ -93,7 +108,7 @@ _KEY = "registry"
 def _load_registry() -> Registry:
     providers: dict[int, ProviderInfo] = {}
     for provider in Provider.objects.prefetch_related("keys").all():
-        keys = tuple(k.secret for k in provider.keys.all() if k.is_active and k.secret)
+        active = [k for k in provider.keys.all() if k.is_active and k.secret]
         providers[provider.id] = ProviderInfo(
             id=provider.id,
             name=provider.name,
@@ -101,7 +116,8 @@ def _load_registry() -> Registry:
             base_url=provider.effective_base_url,
             timeout_seconds=provider.timeout_seconds,
             enabled=provider.enabled,
-            keys=keys,
+            keys=tuple(k.secret for k in active),
+            key_ids=tuple(k.id for k in active),
         )
     routes: dict[str, RouteInfo] = {}
     for route in ModelRoute.objects.filter(enabled=True).prefetch_related("targets"):
@@ -126,18 +142,46 @@ def _load_registry() -> Registry:
     return Registry(routes=routes, providers={p.name: p for p in providers.values()})
 
 
+# The last snapshot loaded, served while a fresh one loads after the TTL expires (so that a
+# busy process does not send every in-flight request to the database at the same moment).
+# An explicit invalidation (a registry change) drops it: the next request loads synchronously.
+_stale: Registry | None = None
+_refreshing: asyncio.Task | None = None
+
+
+def _load_and_release() -> Registry:
+    global _stale
+    try:
+        registry = registry_cache.get(_KEY, _load_registry)
+        _stale = registry
+        return registry
+    finally:
+        release_connection()
+
+
 def registry_get() -> Registry:
-    return registry_cache.get(_KEY, _load_registry)
+    global _stale
+    registry = registry_cache.get(_KEY, _load_registry)
+    _stale = registry
+    return registry
 
 
 async def registry_aget() -> Registry:
+    global _refreshing
     cached = registry_cache.peek(_KEY)
     if cached is not None:
         return cached
-    return await sync_to_async(registry_get)()
+    stale = _stale
+    if stale is not None:
+        if _refreshing is None or _refreshing.done():
+            _refreshing = asyncio.ensure_future(sync_to_async(_load_and_release)())
+        return stale
+    return await sync_to_async(_load_and_release)()
 
 
 def registry_invalidate() -> None:
+    global _stale
+    _stale = None
     registry_cache.invalidate()
 
 

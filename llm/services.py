@@ -48,6 +48,24 @@ def route_upsert(*, name: str, kind: str, targets: list[dict], description: str 
     return route
 
 
+KEY_LAST_USED_RESOLUTION_SECONDS = 60.0
+_key_last_noted: dict[int, float] = {}
+
+
+def provider_key_note_used(*, key_id: int) -> None:
+    """Record that a key was used: written at most once a minute per key, off the hot path."""
+    now = time.monotonic()
+    if now - _key_last_noted.get(key_id, -1e9) < KEY_LAST_USED_RESOLUTION_SECONDS:
+        return
+    _key_last_noted[key_id] = now
+    from llm.usage import usage_writer
+
+    stamp = timezone.now()
+    usage_writer.submit_task(
+        lambda: ProviderKey.objects.filter(pk=key_id).update(last_used_at=stamp)
+    )
+
+
 def provider_health_set(*, provider_name: str, state: str, detail: str = "") -> None:
     Provider.objects.filter(name=provider_name).update(
         health_state=state, health_detail=detail[:300], health_checked_at=timezone.now()

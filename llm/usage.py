@@ -18,6 +18,7 @@ import asyncio
 import atexit
 import contextlib
 import datetime as dt
+import functools
 import logging
 import queue
 import threading
@@ -26,8 +27,9 @@ from dataclasses import astuple, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 
 import orjson
+import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from llm.models import UsageLog
 
@@ -84,6 +86,7 @@ class UsageRow:
 _ROW_FIELDS = [f.name for f in fields(UsageRow)]
 
 
+@functools.lru_cache(maxsize=64)
 def _insert_sql(count: int) -> str:
     meta = UsageLog._meta
     columns = ", ".join(connection.ops.quote_name(meta.get_field(n).column) for n in _ROW_FIELDS)
@@ -92,16 +95,49 @@ def _insert_sql(count: int) -> str:
     return f"INSERT INTO {meta.db_table} ({columns}) VALUES " + ", ".join([one] * count)  # noqa: S608
 
 
+class _WriterConnection:
+    """The writer's own PostgreSQL connection, outside Django's pool.
+
+    Requests wait for the writer (durable usage) while their threads may hold pooled
+    connections; if the writer queued for the pool behind them, both would wait for each
+    other. A private connection also lets the whole session use asynchronous commit without
+    affecting any other connection.
+    """
+
+    def __init__(self) -> None:
+        self._conn: psycopg.Connection | None = None
+
+    def get(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            params = connections["default"].get_connection_params()
+            conn = psycopg.connect(**params, autocommit=True)
+            if not getattr(settings, "LLM_USAGE_SYNCHRONOUS_COMMIT", False):
+                # PostgreSQL's asynchronous commit for this session only: a commit returns
+                # before the WAL reaches the disk (flushed within ~0.6 s). Rows survive our
+                # process dying; only a crash of the database server in that window loses them.
+                conn.execute("SET synchronous_commit TO OFF")
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+
+_writer_connection = _WriterConnection()
+
+
 def insert_rows(rows: list[UsageRow]) -> None:
-    """One multi-row INSERT (a plain statement: the ORM's per-row work is most of the cost)."""
+    """One multi-row INSERT (a plain statement: the ORM's per-row work was most of the cost)."""
     params: list = []
     attempts_index = _ROW_FIELDS.index("attempts")
     for row in rows:
         values = list(astuple(row))
         values[attempts_index] = orjson.dumps(values[attempts_index]).decode()
         params.extend(values)
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(len(rows)), params)
+    _writer_connection.get().execute(_insert_sql(len(rows)), params)
 
 
 class _Flush:
@@ -118,7 +154,7 @@ class UsageWriter:
         self.batch_size = batch_size
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._start_lock = threading.RLock()
         # Rows taken from the queue but not yet committed, with their waiters.
         self._pending: list[tuple[UsageRow, asyncio.AbstractEventLoop | None, object]] = []
 
@@ -165,7 +201,8 @@ class UsageWriter:
             except queue.Empty:
                 item = None
                 if not self._pending:
-                    connection.close()  # idle: give the connection back
+                    _writer_connection.close()  # idle: don't hold a server connection
+                    connection.close()  # (and tasks' pooled one)
                     continue
             while item is not None:
                 if isinstance(item, _Flush):
@@ -200,13 +237,11 @@ class UsageWriter:
             connection.close()
 
     def _write_pending(self) -> None:
-        # The writer keeps its connection while busy (it must never wait for the pool behind
-        # requests that are waiting for it) and drops it when idle or after an error.
         try:
             for start in range(0, len(self._pending), self.batch_size):
                 insert_rows([row for row, _, _ in self._pending[start : start + self.batch_size]])
         except Exception:
-            connection.close()
+            _writer_connection.close()  # reconnect on the next attempt
             raise
         done, self._pending = self._pending, []
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
@@ -253,6 +288,13 @@ async def usage_wait(future: asyncio.Future | None) -> None:
 
 def usage_flush(timeout: float = 30.0) -> bool:
     return usage_writer.flush(timeout)
+
+
+def usage_writer_disconnect() -> None:
+    """Write what is queued, then close the writer's connections (tests, before dropping a DB)."""
+    usage_writer.submit_task(_writer_connection.close)
+    usage_writer.submit_task(connection.close)
+    usage_writer.flush()
 
 
 @atexit.register

@@ -141,7 +141,7 @@ async def tool_call(
         latency_ms=latency_ms,
     )
     logger.info(
-        "tool call %s agent=%s tool=%s outcome=%s attempts=%s latency_ms=%.1f",
+        "tool call %s agent=%r tool=%r outcome=%s attempts=%s latency_ms=%.1f",
         call_id,
         agent_id,
         spec.tool_id if spec else tool_id,

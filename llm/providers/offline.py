@@ -13,6 +13,7 @@ Texts sharing meaning-bearing words land close together; common stop words weigh
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -42,6 +43,7 @@ _STOP_WEIGHT = 0.15
 _STEM_WEIGHT = 0.6
 _TRIGRAMS_TOTAL_WEIGHT = 0.5
 _SIGN_SEED = 0x5BD1E995
+_INLINE_BATCH = 16
 
 
 def count_tokens(text: str) -> int:
@@ -180,7 +182,14 @@ class OfflineProvider:
         self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
     ) -> ProviderEmbeddings:
         dims = dimensions or DEFAULT_DIMENSIONS
-        return ProviderEmbeddings(
-            vectors=[hash_embedding(text, dims) for text in texts],
-            prompt_tokens=sum(count_tokens(text) for text in texts),
-        )
+
+        def compute() -> ProviderEmbeddings:
+            return ProviderEmbeddings(
+                vectors=[hash_embedding(text, dims) for text in texts],
+                prompt_tokens=sum(count_tokens(text) for text in texts),
+            )
+
+        if len(texts) > _INLINE_BATCH:
+            # A big batch is milliseconds of pure Python: keep the event loop answering meanwhile.
+            return await asyncio.to_thread(compute)
+        return compute()

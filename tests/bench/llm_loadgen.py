@@ -26,7 +26,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(
-    url: str, *, concurrency: int, requests: int, body: bytes, headers: dict[str, str], stream: bool
+    url: str,
+    *,
+    concurrency: int,
+    requests: int,
+    body: bytes,
+    headers: dict[str, str],
+    stream: bool,
+    method: str = "POST",
 ) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -42,7 +49,9 @@ async def run(
                 remaining -= 1
                 started = time.perf_counter()
                 try:
-                    async with session.post(url, data=body, headers=headers) as response:
+                    async with session.request(
+                        method, url, data=body if method == "POST" else None, headers=headers
+                    ) as response:
                         payload = await response.read()
                         status = response.status
                 except Exception:  # counted, not raised: the benchmark reports errors
@@ -80,6 +89,7 @@ def main() -> None:
     parser.add_argument("--body", required=True)
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--method", default="POST", choices=["POST", "GET"])
     args = parser.parse_args()
     headers = {"Content-Type": "application/json"}
     for header in args.header:
@@ -94,6 +104,7 @@ def main() -> None:
             body=args.body.encode(),
             headers=headers,
             stream=args.stream,
+            method=args.method,
         )
     )
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")

@@ -78,27 +78,42 @@ def usage_rows():
     return rows
 
 
-def test_usage_report_chart_renders_in_chromium(browser, live_server, admin_user, usage_rows):
+def _rendered_bars(driver) -> list[tuple[float, float]] | bool:
+    """(height, value) of each chart bar once the page has loaded; False to keep waiting."""
     from selenium.webdriver.common.by import By
+
+    if driver.execute_script("return document.readyState") != "complete":
+        return False
+    bars = driver.find_elements(By.CSS_SELECTOR, "svg.usage-chart rect.bar")
+    return [(bar.size["height"], float(bar.get_attribute("data-value"))) for bar in bars] or False
+
+
+def test_usage_report_chart_renders_in_chromium(browser, live_server, admin_user, usage_rows):
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{live_server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("password")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    assert "/admin/login/" not in browser.current_url, "login failed"
+    WebDriverWait(browser, 15).until(lambda d: "/admin/login/" not in d.current_url)
 
-    # reach the report as an operator does: the changelist's link, then the form's defaults
+    # open the report and submit its form with the defaults (group by day, last 30 days)
     browser.get(f"{live_server.url}/admin/llm/usagelog/report/")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Show]").click()
-    bars = browser.find_elements(By.CSS_SELECTOR, "svg.usage-chart rect.bar")
+    WebDriverWait(browser, 15).until(lambda d: "group_by=day" in d.current_url)
+    bars = WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(
+        _rendered_bars
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "usage-report.png"))
 
     assert len(bars) == 3  # one bar per day with usage
-    heights = [bar.size["height"] for bar in bars]
+    heights = [height for height, _ in bars]
     assert all(height > 0 for height in heights), heights  # laid out and drawn by the browser
     # cost per day: day d has d+2 rows costing 0.0012·(d+1) each
-    values = sorted(float(bar.get_attribute("data-value")) for bar in bars)
+    values = sorted(value for _, value in bars)
     assert values == pytest.approx(sorted(0.0012 * (d + 1) * (d + 2) for d in range(3)))
     assert "LLM usage report" in browser.title
     assert (ARTIFACTS / "usage-report.png").stat().st_size > 10_000

@@ -37,6 +37,9 @@ def _close_async_thread_connections(django_db_setup, django_db_blocker):
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
+    from llm.usage import usage_writer_disconnect
+
+    usage_writer_disconnect()
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
 
 

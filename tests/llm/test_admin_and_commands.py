@@ -233,3 +233,41 @@ def test_metrics_and_readiness_after_requests(internal_headers):
     health = client.get("/internal/health").json()
     assert health["checks"]["providers"]["providers"]["offline"]["state"] in ("ok", "unknown")
     assert health["checks"]["providers"]["ok"] is True
+
+
+def test_embedding_route_targets_must_share_dimensions(staff_client):
+    offline = OfflineProviderFactory()
+    other = ProviderFactory(name="other")
+
+    def post(dims_a: str, dims_b: str):
+        return staff_client.post(
+            "/admin/llm/modelroute/add/",
+            {
+                "name": "embed-x",
+                "kind": "embedding",
+                "description": "",
+                "enabled": "on",
+                **_inline_management("targets", 2, 0),
+                "targets-0-provider": str(offline.pk),
+                "targets-0-physical_model": "hash",
+                "targets-0-priority": "1",
+                "targets-0-weight": "1",
+                "targets-0-input_price_per_1m": "0",
+                "targets-0-output_price_per_1m": "0",
+                "targets-0-dimensions": dims_a,
+                "targets-0-enabled": "on",
+                "targets-1-provider": str(other.pk),
+                "targets-1-physical_model": "text-embedding-3-small",
+                "targets-1-priority": "2",
+                "targets-1-weight": "1",
+                "targets-1-input_price_per_1m": "0.02",
+                "targets-1-output_price_per_1m": "0",
+                "targets-1-dimensions": dims_b,
+                "targets-1-enabled": "on",
+            },
+        )
+
+    mismatch = post("384", "1536")
+    assert mismatch.status_code == 200
+    assert "same dimensions" in mismatch.content.decode()
+    assert post("384", "384").status_code == 302

@@ -171,3 +171,62 @@ async def test_proxy_passes_openai_parameters_through_and_keeps_metadata(client,
     assert sent["tools"] == tools and sent["tool_choice"] == "auto"
     assert sent["response_format"] == {"type": "text"}
     assert "metadata" not in sent and "stream" not in sent
+
+
+async def test_stream_cut_mid_way_ends_with_an_error_event(client, internal_headers):
+    with fake_upstream() as (url, _):
+        await db(lambda: make_route("m", ProviderFactory(base_url=url), physical_model="cut"))()
+        response = await _post(
+            client, "/internal/llm/proxy", _body("m", stream=True), internal_headers
+        )
+        assert response.status_code == 200
+        events = b"".join([part async for part in response.streaming_content]).decode()
+    payloads = [e[6:] for e in events.split("\n\n") if e.startswith("data: ")]
+    assert orjson.loads(payloads[-1])["error"]["type"] == "upstream_error"
+    assert "[DONE]" not in payloads
+    [row] = await usage_rows()
+    assert row.status == "error" and row.stream
+
+
+async def test_embeddings_endpoint_errors_and_fallback(client, internal_headers):
+    with fake_upstream() as (url, state):
+
+        def build():
+            route = make_route(
+                "emb",
+                ProviderFactory(base_url=url, name="flaky-emb"),
+                kind="embedding",
+                physical_model="error500",
+                dimensions=4,
+            )
+            route.targets.create(
+                provider=ProviderFactory(base_url=url, name="good-emb"),
+                physical_model="good",
+                priority=5,
+                dimensions=4,
+            )
+
+        await db(build)()
+        ok = await _post(
+            client,
+            "/v1/embeddings",
+            {"model": "emb", "input": ["a", "bb"], "encoding_format": "float"},
+            internal_headers,
+        )
+        assert ok.status_code == 200, ok.content
+        data = ok.json()["data"]
+        assert [d["embedding"][0] for d in data] == [1.0, 2.0]
+        assert state.calls["error500"] == 2 and state.calls["good"] == 1
+    unknown = await _post(
+        client, "/v1/embeddings", {"model": "nope", "input": "x"}, internal_headers
+    )
+    assert unknown.status_code == 404 and "emb" in unknown.json()["error"]["message"]
+    tokens = await _post(
+        client, "/v1/embeddings", {"model": "emb", "input": [[1, 2, 3]]}, internal_headers
+    )
+    assert tokens.status_code == 422
+    chat_model = await _post(
+        client, "/v1/embeddings", {"model": "emb", "input": []}, internal_headers
+    )
+    assert chat_model.status_code == 400
+    assert len(await usage_rows()) == 3  # ok, unknown model, empty input

@@ -8,7 +8,7 @@ import pytest
 
 from llm import errors, gateway
 from llm.breaker import breaker
-from llm.models import UsageStatus
+from llm.models import ProviderKey, UsageStatus
 from llm.providers.transport import close_clients
 from llm.types import ChatRequest
 from tests.factories import AgentFactory
@@ -339,6 +339,9 @@ async def test_provider_key_is_sent_rotated_and_never_leaks(upstream, caplog):
     await gateway.chat(_ask())
     presented = {r["headers"]["Authorization"] for r in state.requests}
     assert presented == {f"Bearer {k}" for k in keys}
+    await usage_rows()  # flushes the writer, which also records keys' last use
+    stamps = [k async for k in ProviderKey.objects.values_list("last_used_at", flat=True)]
+    assert all(stamp is not None for stamp in stamps)
     await _route("bad", (provider, "auth"))
     with pytest.raises(errors.AllTargetsFailed) as caught:
         await gateway.chat(_ask("bad"))

@@ -127,3 +127,25 @@ async def test_offline_stream_with_forced_tool_call():
     final = chunks[-1].final
     assert final.finish_reason == "tool_calls"
     assert final.message["tool_calls"][0]["function"]["name"] == "projects_list"
+
+
+async def test_a_stream_never_iterated_still_leaves_its_row(upstream):
+    import gc
+
+    url, _ = upstream
+    await _route((await db(ProviderFactory)(base_url=url), "fast"))
+    stream = await gateway.open_chat_stream(_ask())
+    del stream  # e.g. the client hung up before the response started
+    gc.collect()
+    [row] = await usage_rows()
+    assert row.status == UsageStatus.ABANDONED and row.prompt_tokens > 0
+
+
+async def test_closing_an_unstarted_stream_records_it_once(upstream):
+    url, _ = upstream
+    await _route((await db(ProviderFactory)(base_url=url), "fast"))
+    stream = await gateway.open_chat_stream(_ask())
+    await stream.aclose()
+    await stream.aclose()
+    [row] = await usage_rows()
+    assert row.status == UsageStatus.ABANDONED

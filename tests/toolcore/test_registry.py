@@ -211,31 +211,30 @@ def test_registry_export_and_import_round_trip():
 
 
 @pytest.mark.django_db
-def test_demo_seeds_memory_search_when_an_app_registers_it():
-    from toolcore.demo import seed_demo
-    from toolcore.registry import python_tool, python_tool_get, python_tool_unregister
-
-    if python_tool_get("memory_search") is not None:
-        pytest.skip("the memory app registers memory_search itself")
+def test_demo_seeds_optional_python_tools_only_when_registered(monkeypatch):
+    from toolcore import demo
+    from toolcore.registry import python_tool, python_tool_unregister
 
     @python_tool(
-        name="memory_search",
-        description="Search memory.",
+        name="t_optional",
+        description="Registered by some other app.",
         input_schema={"type": "object", "properties": {"query": {"type": "string"}}},
     )
-    async def memory_search(ctx, *, query: str = ""):
+    async def optional(ctx, *, query: str = ""):
         return {"items": [], "agent": ctx.agent_id}
 
+    monkeypatch.setattr(demo, "OPTIONAL_PYTHON_TOOLS", ("t_optional", "t_absent"))
     try:
         sofia = AgentFactory(id="agent:sofia")
-        seed_demo(stdout=io.StringIO())
-        assert Grant.objects.filter(agent=sofia, tool__tool_id="memory_search").exists()
-        assert call(sofia, "memory_search", {"query": "x"}).result == {
+        demo.seed_demo(stdout=io.StringIO())
+        assert Grant.objects.filter(agent=sofia, tool__tool_id="t_optional").exists()
+        assert not Tool.objects.filter(tool_id="t_absent").exists()
+        assert call(sofia, "t_optional", {"query": "x"}).result == {
             "items": [],
             "agent": "agent:sofia",
         }
     finally:
-        python_tool_unregister("memory_search")
+        python_tool_unregister("t_optional")
 
 
 def test_openai_export_limits():
