@@ -134,7 +134,7 @@ def hybrid_search(
         where = _filters_sql("m", scope, tiers, kinds, exclude_ids, params, "id")
         ctes.append(
             f"""fts AS MATERIALIZED (
-                SELECT m.id AS memory_id, ts_rank_cd(m.search_vector, q.query) AS text_rank
+                SELECT m.id AS memory_id, ts_rank(m.search_vector, q.query) AS text_rank
                 FROM {MEMORY_TABLE} m,
                      to_tsquery('{TEXT_SEARCH_CONFIG}', %(tsquery)s) AS q(query)
                 WHERE m.search_vector @@ q.query AND {where}
