@@ -69,12 +69,3 @@ def sofia_world(transactional_db, settings, scripted_llm, projects_service):
     yield {"microdao": microdao, "sofia": sofia}
     usage_flush()
     _reset_caches()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _close_async_thread_connections(django_db_setup, django_db_blocker):
-    yield
-    from asgiref.sync import SyncToAsync
-    from django.db import connections
-
-    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
