@@ -75,9 +75,8 @@ class Command(BaseCommand):
         data = event.data
         if event.kind == "memories":
             for item in data["items"]:
-                self.stdout.write(
-                    self.style.HTTP_NOT_MODIFIED(f"  [memory:{item['tier']}] {item['text'][:100]}")
-                )
+                text = " ".join(item["text"].split())[:110]  # one line per memory
+                self.stdout.write(self.style.HTTP_NOT_MODIFIED(f"  [memory:{item['tier']}] {text}"))
         elif event.kind == "tool_call":
             self.stdout.write(self.style.WARNING(f"  → tool {data['name']}({data['arguments']})"))
         elif event.kind == "tool_result":
