@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
 
 import orjson
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 
 from daarion.agents.models import MicroDAO
 from daarion.common.errors import ApiError, BadRequest, NotFound
@@ -74,6 +76,10 @@ def memory_search_run(
     retrieval_tiers = [tier for tier in tiers if tier in RETRIEVAL_TIERS]
     if retrieval_tiers:
         started = time.perf_counter()
+        if vector_query is not None:
+            size = search.tenant_vector_count(scope=scope, model=vector_query.model)
+            exact = size <= settings.MEMORY_EXACT_SEARCH_MAX_ROWS
+            vector_query = dataclasses.replace(vector_query, exact=exact)
         items += search.hybrid_search(
             scope=scope,
             tsquery=build_tsquery(query),
