@@ -39,13 +39,16 @@ class VectorQuery:
 tenant_size_cache: RegistryCache[int] = RegistryCache("memory-tenant-sizes", ttl=300.0)
 
 
-def tenant_vector_count(*, scope: TenantScope, model: str) -> int:
-    """How many vectors of `model` the scope can read (cached)."""
-    key = (scope.microdao_id, scope.agent_id if not scope.shares_memory else "", model)
+def tenant_vector_count(*, scope: TenantScope | None, model: str) -> int:
+    """How many vectors of `model` the scope (None: everyone) can read (cached)."""
+    if scope is None:
+        key: tuple = ("*", "", model)
+    else:
+        key = (scope.microdao_id, scope.agent_id if not scope.shares_memory else "", model)
 
     def load() -> int:
         params: dict = {}
-        where = _tenant_sql("e", scope, params)
+        where = _tenant_sql("e", scope, params) if scope is not None else "TRUE"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT count(*) FROM {EMBEDDING_TABLE} e "  # noqa: S608  (see module doc)
@@ -55,6 +58,20 @@ def tenant_vector_count(*, scope: TenantScope, model: str) -> int:
             return int(cursor.fetchone()[0])
 
     return tenant_size_cache.get(key, load)
+
+
+def exact_search_preferred(*, scope: TenantScope, model: str) -> bool:
+    """Exact scan for a tenant that is small, or a small share of the model's vectors.
+
+    A filtered HNSW walk costs about 1/share graph steps (each rejected row a heap visit); an
+    exact scan costs one visit per tenant row. Measured on 2 cores: at 100k rows a 10% tenant
+    (10k rows) is twice as fast through HNSW, at 1M rows a 1.25% tenant (12.5k) is faster exact.
+    """
+    rows = tenant_vector_count(scope=scope, model=model)
+    if rows <= settings.MEMORY_EXACT_SEARCH_MAX_ROWS:
+        return True
+    total = tenant_vector_count(scope=None, model=model)
+    return rows < total * settings.MEMORY_EXACT_SEARCH_MAX_SHARE
 
 
 def vector_literal(vector: Sequence[float]) -> str:

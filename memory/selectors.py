@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import orjson
 from asgiref.sync import async_to_sync, sync_to_async
-from django.conf import settings
 
 from daarion.agents.models import MicroDAO
 from daarion.common.errors import ApiError, BadRequest, NotFound
@@ -77,8 +76,7 @@ def memory_search_run(
     if retrieval_tiers:
         started = time.perf_counter()
         if vector_query is not None:
-            size = search.tenant_vector_count(scope=scope, model=vector_query.model)
-            exact = size <= settings.MEMORY_EXACT_SEARCH_MAX_ROWS
+            exact = search.exact_search_preferred(scope=scope, model=vector_query.model)
             vector_query = dataclasses.replace(vector_query, exact=exact)
         items += search.hybrid_search(
             scope=scope,
