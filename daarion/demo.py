@@ -14,9 +14,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from daarion.registry_io import registry_import, registry_load_yaml
+from daarion.registry_io import ImportSummary, registry_import, registry_load_yaml
 
 DEMO_REGISTRY = settings.BASE_DIR / "demo" / "registry.yaml"
+
+
+def demo_registry_import() -> ImportSummary:
+    """Load demo/registry.yaml (idempotent)."""
+    return registry_import(registry_load_yaml(DEMO_REGISTRY.read_text(encoding="utf-8")))
 
 
 def ensure_admin_user(*, username: str, password: str | None, stdout: TextIO) -> None:
@@ -38,7 +43,7 @@ def ensure_admin_user(*, username: str, password: str | None, stdout: TextIO) ->
 
 @transaction.atomic
 def bootstrap_demo(*, stdout: TextIO, admin_username: str, admin_password: str | None) -> None:
-    summary = registry_import(registry_load_yaml(DEMO_REGISTRY.read_text(encoding="utf-8")))
+    summary = demo_registry_import()
     counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
     stdout.write(f"Registry loaded from {DEMO_REGISTRY.name}: {counts}.\n")
     ensure_admin_user(username=admin_username, password=admin_password, stdout=stdout)

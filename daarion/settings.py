@@ -203,11 +203,6 @@ LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
 # HTTP client for providers: "aiohttp" (measured cheaper per call) or "httpx" (over aiohttp).
 LLM_HTTP_CLIENT = env_str("LLM_HTTP_CLIENT", "aiohttp")
-# Demo bootstrap: real providers in front of the offline one when these are set.
-LLM_DEMO_OPENAI_API_KEY = env_str("OPENAI_API_KEY")
-LLM_DEMO_DEEPSEEK_API_KEY = env_str("DEEPSEEK_API_KEY")
-LLM_DEMO_OLLAMA_BASE_URL = env_str("OLLAMA_BASE_URL")
-LLM_DEMO_OLLAMA_MODEL = env_str("OLLAMA_MODEL", "llama3.2")
 # django-ratelimit: our limits use the default cache (Redis when REDIS_URL is set).
 RATELIMIT_USE_CACHE = "default"
 

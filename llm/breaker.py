@@ -68,6 +68,13 @@ class CircuitBreaker:
         if was_open and self.on_change:
             self.on_change(provider, "closed", "")
 
+    def release_trial(self, provider: str) -> None:
+        """A half-open trial ended without a verdict (e.g. cancelled): allow another one."""
+        state = self._states.get(provider)
+        if state is not None and state.trial_in_flight:
+            with self._lock:
+                state.trial_in_flight = False
+
     def record_failure(self, provider: str, detail: str) -> None:
         with self._lock:
             state = self._states.setdefault(provider, _State())

@@ -300,6 +300,7 @@ async def _try_targets(call: _Call, route: RouteInfo, attempt_fn):
                 last_error = exc
                 _attempt_failed(call, target, exc, t0)
                 if not exc.fallback:
+                    breaker.record_success(name)  # it answered: the request was at fault
                     raise
                 if exc.retryable and retry < retries:
                     delay = _backoff(retry, getattr(exc, "retry_after", None))
@@ -307,6 +308,9 @@ async def _try_targets(call: _Call, route: RouteInfo, attempt_fn):
                         await asyncio.sleep(delay)
                         continue
                 break
+            except BaseException:
+                breaker.release_trial(name)  # cancelled mid-attempt: let another request try
+                raise
             breaker.record_success(name)
             call.attempts.append(
                 Attempt(

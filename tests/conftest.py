@@ -55,3 +55,18 @@ def _fresh_registry_caches():
 @pytest.fixture
 def internal_headers(settings) -> dict[str, str]:
     return {"X-Internal-Secret": settings.INTERNAL_SECRET}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _close_async_thread_connections(django_db_setup, django_db_blocker):
+    """Async code reaches the ORM through asgiref's shared executor thread, and usage rows are
+    written on the gateway writer's own connection: close both at the end so the test database
+    can be dropped."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from llm.usage import usage_writer_disconnect
+
+    usage_writer_disconnect()
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)

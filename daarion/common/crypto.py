@@ -78,3 +78,15 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return encrypt_str(str(value))
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], list[EncryptedTextField]]]:
+    """Every installed model with encrypted fields, and those fields."""
+    from django.apps import apps
+
+    found = []
+    for model in apps.get_models():
+        fields = [f for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        if fields:
+            found.append((model, fields))
+    return found

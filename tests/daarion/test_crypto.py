@@ -50,3 +50,20 @@ def test_wrong_key_error_does_not_leak_ciphertext(settings):
     with pytest.raises(Exception) as info:
         decrypt_str(ciphertext)
     assert ciphertext not in str(info.value) and "secret-value" not in str(info.value)
+
+
+def test_rotate_field_keys_command(settings):
+    import io
+
+    from django.core.management import call_command
+
+    settings.FIELD_ENCRYPTION_KEYS = ["old-key-0123456789abcdef"]
+    note = SecretNote.objects.create(label="k", secret="rotate-me-please")
+    old_raw = _raw_column(note.pk)
+    settings.FIELD_ENCRYPTION_KEYS = ["new-key-0123456789abcdef", "old-key-0123456789abcdef"]
+    out = io.StringIO()
+    call_command("rotate_field_keys", stdout=out)
+    assert "testapp.SecretNote: 1 row(s)" in out.getvalue()
+    assert _raw_column(note.pk) != old_raw
+    settings.FIELD_ENCRYPTION_KEYS = ["new-key-0123456789abcdef"]  # the old key is gone
+    assert SecretNote.objects.get(pk=note.pk).secret == "rotate-me-please"

@@ -29,20 +29,6 @@ def flush_usage():
     return usage_flush
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _close_async_thread_connections(django_db_setup, django_db_blocker):
-    """Async tests reach the ORM through asgiref's shared executor thread; close its connection
-    at the end so the test database can be dropped."""
-    yield
-    from asgiref.sync import SyncToAsync
-    from django.db import connections
-
-    from llm.usage import usage_writer_disconnect
-
-    usage_writer_disconnect()
-    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
-
-
 @pytest.fixture(scope="module")
 def live_server_url():
     """Our ASGI app served by uvicorn in a thread of this process (so signals, caches and the

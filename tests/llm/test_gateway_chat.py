@@ -351,3 +351,16 @@ async def test_provider_key_is_sent_rotated_and_never_leaks(upstream, caplog):
     assert "authentication failed" in caught.value.message
     for key in keys:
         assert key not in text and key[-12:] not in text
+
+
+def test_half_open_trial_is_released_when_cancelled(settings):
+    from llm.breaker import CircuitBreaker
+
+    cb = CircuitBreaker(threshold=lambda: 1, cooldown=lambda: 0.0)
+    cb.record_failure("p", "timeout")
+    assert cb.allow("p")  # the half-open trial
+    assert not cb.allow("p")  # only one at a time
+    cb.release_trial("p")
+    assert cb.allow("p")
+    cb.record_success("p")
+    assert cb.state("p") == "closed"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 
-from tests.factories import AgentFactory
 from tests.toolcore.factories import call
 from toolcore.ids import openai_name_for, validate_tool_id
 from toolcore.models import Grant, Tool, ToolCall
@@ -154,15 +151,15 @@ def test_tool_validation(fields, field):
 
 
 @pytest.mark.django_db
-def test_demo_seed_is_idempotent_and_grants_sofia(settings):
+def test_demo_registry_tools_are_idempotent_and_granted_to_sofia(settings):
+    from daarion.agents.models import Agent
+    from daarion.demo import demo_registry_import
     from tests.fakes.server import free_port
-    from toolcore.demo import seed_demo
 
     settings.PROJECTS_SERVICE_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    sofia = AgentFactory(id="agent:sofia")
-    out = io.StringIO()
-    seed_demo(stdout=out)
-    seed_demo(stdout=out)
+    demo_registry_import()
+    demo_registry_import()
+    sofia = Agent.objects.get(pk="agent:sofia")
     assert Tool.objects.count() == Grant.objects.filter(agent=sofia).count() >= 5
     assert all(tool.version == 1 for tool in Tool.objects.all())
     listed = async_to_sync(tools_for_agent)(agent_id=sofia.id, fmt="openai")
@@ -179,7 +176,7 @@ def test_demo_seed_is_idempotent_and_grants_sofia(settings):
 
 @pytest.mark.django_db
 def test_registry_export_and_import_round_trip():
-    from toolcore.demo import seed_tools
+    from daarion.demo import demo_registry_import
     from toolcore.selectors import tool_registry_export
     from toolcore.services import (
         tool_definition_problems,
@@ -188,9 +185,9 @@ def test_registry_export_and_import_round_trip():
         tool_secret_headers_set,
     )
 
-    sofia = AgentFactory(id="agent:sofia")
-    seed_tools()
-    tool_grant(agent_id=sofia.id, tool_id="time_now")
+    demo_registry_import()
+    Grant.objects.all().delete()
+    tool_grant(agent_id="agent:sofia", tool_id="time_now")
     listed = Tool.objects.get(tool_id="projects.list")
     tool_secret_headers_set(tool=listed, headers={"Authorization": "Bearer export-secret-1"})
     exported = tool_registry_export()
@@ -208,33 +205,6 @@ def test_registry_export_and_import_round_trip():
     assert "Unknown keys: colour." in tool_definition_problems(definition=bad)["__all__"]
     del bad["colour"]
     assert "input_schema" in tool_definition_problems(definition=bad)
-
-
-@pytest.mark.django_db
-def test_demo_seeds_optional_python_tools_only_when_registered(monkeypatch):
-    from toolcore import demo
-    from toolcore.registry import python_tool, python_tool_unregister
-
-    @python_tool(
-        name="t_optional",
-        description="Registered by some other app.",
-        input_schema={"type": "object", "properties": {"query": {"type": "string"}}},
-    )
-    async def optional(ctx, *, query: str = ""):
-        return {"items": [], "agent": ctx.agent_id}
-
-    monkeypatch.setattr(demo, "OPTIONAL_PYTHON_TOOLS", ("t_optional", "t_absent"))
-    try:
-        sofia = AgentFactory(id="agent:sofia")
-        demo.seed_demo(stdout=io.StringIO())
-        assert Grant.objects.filter(agent=sofia, tool__tool_id="t_optional").exists()
-        assert not Tool.objects.filter(tool_id="t_absent").exists()
-        assert call(sofia, "t_optional", {"query": "x"}).result == {
-            "items": [],
-            "agent": "agent:sofia",
-        }
-    finally:
-        python_tool_unregister("t_optional")
 
 
 def test_openai_export_limits():
