@@ -226,6 +226,10 @@ MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
 MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
 MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 200)
 MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20000)
+# A tenant with at most this many vectors, or under this share of the model's vectors, is searched
+# exactly (faster there than a filtered HNSW walk, and exact).
+MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("MEMORY_EXACT_SEARCH_MAX_ROWS", 2000)
+MEMORY_EXACT_SEARCH_MAX_SHARE = env_float("MEMORY_EXACT_SEARCH_MAX_SHARE", 0.02)
 MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
 DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
+from daarion.common.registry_cache import RegistryCache
 from memory.models import TEXT_SEARCH_CONFIG, Memory, MemoryEmbedding
 from memory.spaces import index_type, sql_literal
 from memory.types import MemoryItem, TenantScope
@@ -29,6 +30,48 @@ class VectorQuery:
     model: str
     dimensions: int
     vector: Sequence[float]
+    # Scan the tenant's vectors exactly instead of walking the HNSW graph: for a small tenant in
+    # a big table that is both faster (no graph walk rejecting other tenants' rows) and exact.
+    exact: bool = False
+
+
+# Tenant sizes per model, to choose exact or HNSW search; a few minutes stale is fine.
+tenant_size_cache: RegistryCache[int] = RegistryCache("memory-tenant-sizes", ttl=300.0)
+
+
+def tenant_vector_count(*, scope: TenantScope | None, model: str) -> int:
+    """How many vectors of `model` the scope (None: everyone) can read (cached)."""
+    if scope is None:
+        key: tuple = ("*", "", model)
+    else:
+        key = (scope.microdao_id, scope.agent_id if not scope.shares_memory else "", model)
+
+    def load() -> int:
+        params: dict = {}
+        where = _tenant_sql("e", scope, params) if scope is not None else "TRUE"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {EMBEDDING_TABLE} e "  # noqa: S608  (see module doc)
+                f"WHERE e.model = {sql_literal(model)} AND {where}",
+                params,
+            )
+            return int(cursor.fetchone()[0])
+
+    return tenant_size_cache.get(key, load)
+
+
+def exact_search_preferred(*, scope: TenantScope, model: str) -> bool:
+    """Exact scan for a tenant that is small, or a small share of the model's vectors.
+
+    A filtered HNSW walk costs about 1/share graph steps (each rejected row a heap visit); an
+    exact scan costs one visit per tenant row. Measured on 2 cores: at 100k rows a 10% tenant
+    (10k rows) is twice as fast through HNSW, at 1M rows a 1.25% tenant (12.5k) is faster exact.
+    """
+    rows = tenant_vector_count(scope=scope, model=model)
+    if rows <= settings.MEMORY_EXACT_SEARCH_MAX_ROWS:
+        return True
+    total = tenant_vector_count(scope=None, model=model)
+    return rows < total * settings.MEMORY_EXACT_SEARCH_MAX_SHARE
 
 
 def vector_literal(vector: Sequence[float]) -> str:
@@ -112,7 +155,10 @@ def hybrid_search(
     if vector_query is not None:
         vtype = index_type(vector_query.dimensions)
         params["query_vector"] = vector_literal(vector_query.vector)
-        distance = f"(e.embedding::{vtype} <=> %(query_vector)s::{vtype})"
+        if vector_query.exact:  # full precision, and an expression no index matches
+            distance = "(e.embedding <=> %(query_vector)s::vector)"
+        else:
+            distance = f"(e.embedding::{vtype} <=> %(query_vector)s::{vtype})"
         where = _filters_sql("e", scope, tiers, kinds, exclude_ids, params, "memory_id")
         ctes.append(
             f"""vec AS MATERIALIZED (
@@ -168,7 +214,7 @@ def hybrid_search(
     best_possible = len(lists) / (rrf_k + 1)  # rank 1 in every list → score 1.0
 
     with transaction.atomic(), connection.cursor() as cursor:
-        if vector_query is not None:
+        if vector_query is not None and not vector_query.exact:
             cursor.execute(_scan_settings_sql(candidates))
         cursor.execute(sql, params)
         rows = cursor.fetchall()

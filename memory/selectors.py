@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -74,6 +75,9 @@ def memory_search_run(
     retrieval_tiers = [tier for tier in tiers if tier in RETRIEVAL_TIERS]
     if retrieval_tiers:
         started = time.perf_counter()
+        if vector_query is not None:
+            exact = search.exact_search_preferred(scope=scope, model=vector_query.model)
+            vector_query = dataclasses.replace(vector_query, exact=exact)
         items += search.hybrid_search(
             scope=scope,
             tsquery=build_tsquery(query),

@@ -8,6 +8,7 @@ from llm.breaker import breaker
 from llm.registry import registry_invalidate
 from llm.usage import usage_flush
 from memory.config import config_cache
+from memory.search import tenant_size_cache
 from memory.spaces import space_cache
 from tests.factories import AgentFactory, MicroDAOFactory
 from tests.memory.factories import make_offline_embed_route
@@ -17,6 +18,7 @@ from tests.memory.factories import make_offline_embed_route
 def _fresh_memory_state():
     config_cache.invalidate()
     space_cache.invalidate()
+    tenant_size_cache.invalidate()
     registry_invalidate()
     breaker.reset()
     yield

@@ -119,3 +119,31 @@ def test_a_one_percent_tenant_gets_limit_results_from_the_hnsw_index(one_percent
     found = {int(item.id) for item in items}
     assert found <= set(small_vectors)  # nothing from the other tenant
     assert len(found & set(exact[:LIMIT])) >= 8  # and (nearly) the exact nearest ones
+    # The exact path (chosen for small tenants) returns exactly the nearest ones.
+    exact_items = hybrid_search(
+        scope=TenantScope(microdao_id=small.microdao_id, agent_id=small.id, shares_memory=False),
+        tsquery="",
+        vector_query=VectorQuery(model=MODEL, dimensions=DIMS, vector=query_vector, exact=True),
+        tiers=["mid"],
+        limit=LIMIT,
+    )
+    assert [int(item.id) for item in exact_items] == exact[:LIMIT]
+
+
+def test_small_tenants_are_searched_exactly_big_ones_through_hnsw(one_percent_tenant, settings):
+    from memory.search import exact_search_preferred, tenant_size_cache, tenant_vector_count
+
+    small = one_percent_tenant[0]
+    scope = TenantScope(microdao_id=small.microdao_id, agent_id=small.id, shares_memory=False)
+    tenant_size_cache.invalidate()
+    assert tenant_vector_count(scope=scope, model=MODEL) == ROWS * SMALL_SHARE
+    big = TenantScope(microdao_id="microdao:big", agent_id="agent:big", shares_memory=True)
+    assert tenant_vector_count(scope=big, model=MODEL) == ROWS - ROWS * SMALL_SHARE
+    settings.MEMORY_EXACT_SEARCH_MAX_ROWS = 10
+    settings.MEMORY_EXACT_SEARCH_MAX_SHARE = 0.02
+    assert exact_search_preferred(scope=scope, model=MODEL)  # 1% of the rows
+    assert not exact_search_preferred(scope=big, model=MODEL)
+    settings.MEMORY_EXACT_SEARCH_MAX_SHARE = 0.005
+    assert not exact_search_preferred(scope=scope, model=MODEL)
+    settings.MEMORY_EXACT_SEARCH_MAX_ROWS = 40
+    assert exact_search_preferred(scope=scope, model=MODEL)  # 40 rows or fewer

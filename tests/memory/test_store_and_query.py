@@ -46,7 +46,10 @@ def test_store_commits_text_and_embedding_with_the_default_model(tenants):
     assert MemorySettings.objects.get(microdao_id="microdao:alpha").serving_model == "offline-embed"
 
 
-def test_english_retrieval_by_meaning_bearing_words(tenants):
+@pytest.mark.parametrize("exact_up_to", [2000, 0], ids=["exact-scan", "hnsw"])
+def test_english_retrieval_by_meaning_bearing_words(tenants, settings, exact_up_to):
+    settings.MEMORY_EXACT_SEARCH_MAX_ROWS = exact_up_to  # both vector paths
+    settings.MEMORY_EXACT_SEARCH_MAX_SHARE = 0.0
     sofia = tenants["sofia"]
     _store(sofia, "Who maintains the treasury contracts?", "Marta reviews every treasury contract.")
     _store(sofia, "When is the community call?", "Every Thursday at 18:00.")
