@@ -26,17 +26,6 @@ def _fresh_memory_state():
     breaker.reset()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _close_async_thread_connections(django_db_setup, django_db_blocker):
-    """Async tests reach the ORM through asgiref's shared executor thread; close its connection
-    at the end so the test database can be dropped."""
-    yield
-    from asgiref.sync import SyncToAsync
-    from django.db import connections
-
-    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
-
-
 @pytest.fixture
 def embed_route(db):
     return make_offline_embed_route()
