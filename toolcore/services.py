@@ -40,20 +40,6 @@ from toolcore.types import ToolCallResult, ToolContext, ToolError
 logger = logging.getLogger(__name__)
 
 _EXECUTORS = {Executor.HTTP: execute_http, Executor.PYTHON: execute_python}
-_DEFINITION_FIELDS = (
-    "tool_id",
-    "description",
-    "input_schema",
-    "output_schema",
-    "executor",
-    "http_method",
-    "url_template",
-    "headers",
-    "python_function",
-    "timeout_seconds",
-    "retries",
-    "enabled",
-)
 
 
 # --- calling -------------------------------------------------------------------------------
@@ -233,7 +219,7 @@ def tool_save(*, tool: Tool) -> Tool:
     if tool.pk is not None:
         previous = Tool.objects.filter(pk=tool.pk).first()
         if previous is not None and any(
-            getattr(previous, name) != getattr(tool, name) for name in _DEFINITION_FIELDS
+            getattr(previous, name) != getattr(tool, name) for name in EXPORTED_FIELDS
         ):
             tool.version = previous.version + 1
     tool.save()
