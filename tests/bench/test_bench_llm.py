@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import AgentFactory
-from tests.fakes.server import REPO_ROOT, free_port, wait_for_port
+from tests.fakes.server import REPO_ROOT, free_port, uvicorn_command, wait_for_port
 from tests.llm.conftest import redis_url  # noqa: F401  (the fixture, shared with tests/llm)
 from tests.llm.factories import ProviderFactory, make_route
 
@@ -98,27 +98,7 @@ def _gateway(**extra_env: str):
     }
     env.pop("REDIS_URL", None) if "REDIS_URL" not in extra_env else None
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "daarion.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--backlog",
-            "4096",
-        ],
+        uvicorn_command(port, "--no-access-log", "--backlog", "4096"),
         cwd=REPO_ROOT,
         env=env,
     )

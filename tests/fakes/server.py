@@ -76,6 +76,16 @@ def wait_for_port(
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def uvicorn_command(port: int, *extra_args: str) -> list[str]:
+    """The command line that serves our ASGI app as production does (uvloop, httptools)."""
+    return [
+        sys.executable, "-m", "uvicorn", "daarion.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--log-level", "warning",
+        *extra_args,
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
 def run_app_server(env: dict[str, str], *, port: int | None = None) -> Iterator[str]:
     """Run our ASGI app with uvicorn in a subprocess (a real second process) and yield its URL.
@@ -85,24 +95,7 @@ def run_app_server(env: dict[str, str], *, port: int | None = None) -> Iterator[
     port = port or free_port()
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "daarion.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_command(port),
         cwd=REPO_ROOT,
         env=full_env,
     )
