@@ -18,8 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import BaseRenderer
 
 from daarion.auth import ServiceAuth
-from daarion.common.errors import ApiError
-from daarion.middleware import api_error_response
+from daarion.common.errors import ApiError, api_error_response
 from daarion.runtime.api import router as runtime_router
 from llm.api import internal_router as llm_router
 from llm.api import openai_router

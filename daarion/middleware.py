@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import uuid
 
-import orjson
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
+from daarion.common.errors import api_error_response
+from daarion.common.request_context import request_id_var
+
 logger = logging.getLogger(__name__)
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 API_PREFIXES = ("/internal/", "/v1/")
 
@@ -105,19 +105,3 @@ _ERROR_MESSAGES = {
     405: "Method not allowed for this endpoint.",
     500: "Internal error.",
 }
-
-
-def api_error_response(
-    status: int, error_type: str, message: str, *, headers: dict[str, str] | None = None, **extra
-) -> HttpResponse:
-    body = orjson.dumps({"error": {"type": error_type, "message": message, **extra}})
-    response = HttpResponse(body, status=status, content_type="application/json")
-    for key, value in (headers or {}).items():
-        response[key] = value
-    return response
-
-
-class RequestIdLogFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
-        return True

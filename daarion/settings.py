@@ -138,7 +138,7 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "daarion.middleware.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "daarion.common.request_context.RequestIdLogFilter"}},
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },

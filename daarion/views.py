@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from daarion.auth import authenticate_request
-from daarion.middleware import api_error_response
+from daarion.common.errors import api_error_response
 
 
 @csrf_exempt

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from daarion.agents.selectors import agent_aget, agent_cache
+from daarion.common.request_context import request_id_or_new
 from llm import errors
 from llm.breaker import breaker
 from llm.budget import budget_acheck
@@ -70,15 +70,6 @@ __all__ = [
 
 def _setting(name: str, default):
     return getattr(settings, name, default)
-
-
-def _new_request_id(given: str | None) -> str:
-    if given:
-        return given[:64]
-    from daarion.middleware import request_id_var  # the HTTP request's id when there is one
-
-    current = request_id_var.get()
-    return current if current and current != "-" else uuid.uuid4().hex
 
 
 @dataclass(slots=True)
@@ -353,7 +344,7 @@ def _new_call(request: ChatRequest, *, stream: bool) -> _Call:
     return _Call(
         kind=RouteKind.CHAT,
         model=str(request.model or ""),
-        request_id=_new_request_id(request.request_id),
+        request_id=request_id_or_new(request.request_id),
         agent_id=request.agent_id or "",
         microdao_id=request.microdao_id or "",
         stream=stream,
@@ -666,7 +657,7 @@ async def embed(
     call = _Call(
         kind=RouteKind.EMBEDDING,
         model=str(model or ""),
-        request_id=_new_request_id(request_id),
+        request_id=request_id_or_new(request_id),
         agent_id=agent_id or "",
         microdao_id=microdao_id or "",
     )

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from django.http import HttpResponse
+
 
 class ApiError(Exception):
     status_code = 400
@@ -88,3 +91,14 @@ class ServiceUnavailable(ApiError):
 class GatewayTimeout(ApiError):
     status_code = 504
     error_type = "timeout"
+
+
+def api_error_response(
+    status: int, error_type: str, message: str, *, headers: dict[str, str] | None = None, **extra
+) -> HttpResponse:
+    """The platform's JSON error body `{"error": {"type", "message", ...}}` as a response."""
+    body = orjson.dumps({"error": {"type": error_type, "message": message, **extra}})
+    response = HttpResponse(body, status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
