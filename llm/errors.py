@@ -21,14 +21,6 @@ class UnknownModel(LlmError, common.NotFound):
     error_type = "model_not_found"
 
 
-class UnknownAgent(LlmError, common.NotFound):
-    error_type = "agent_not_found"
-
-
-class AgentInactive(LlmError, common.PermissionDenied):
-    pass
-
-
 class AgentRateLimited(LlmError, common.RateLimited):
     pass
 

@@ -19,11 +19,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from daarion.agents.selectors import agent_aget, agent_cache
+from daarion.agents.access import agent_access_acheck
 from daarion.common.request_context import request_id_or_new
 from llm import errors
 from llm.breaker import breaker
@@ -39,7 +38,6 @@ from llm.registry import (
     TargetInfo,
     registry_aget,
     registry_get,
-    release_connection,
 )
 from llm.types import (
     Attempt,
@@ -199,19 +197,7 @@ async def _admit(
             details={"known_models": known},
         )
     if agent_id:
-        if agent_cache.peek(agent_id) is None:  # a database read: release its connection after
-            agent = await agent_aget(agent_id=agent_id)
-            await sync_to_async(release_connection)()
-        else:
-            agent = await agent_aget(agent_id=agent_id)
-        if agent is None:
-            raise errors.UnknownAgent(f"Unknown agent '{agent_id}'.")
-        if not agent.is_active:
-            raise errors.AgentInactive(f"Agent '{agent_id}' is not active.")
-        if microdao_id and microdao_id != agent.microdao_id:
-            raise errors.InvalidLlmRequest(
-                f"Agent '{agent_id}' belongs to '{agent.microdao_id}', not '{microdao_id}'."
-            )
+        agent = await agent_access_acheck(agent_id=agent_id, microdao_id=microdao_id or None)
         call.microdao_id = agent.microdao_id
         if rate_limited:
             retry_after = agent_rate_limit_hit(agent_id=agent_id, rate=agent.rate_limit)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from daarion.agents.access import AgentInactive, AgentNotFound
 from llm import errors, gateway
 from llm.breaker import breaker
 from llm.models import ProviderKey, UsageStatus
@@ -292,10 +293,10 @@ async def test_agent_rate_limit_refuses_with_retry_after_and_logs_every_request(
 async def test_unknown_or_inactive_agent_is_refused(upstream):
     url, _ = upstream
     await _route("m", (await _provider(url), "fast"))
-    with pytest.raises(errors.UnknownAgent):
+    with pytest.raises(AgentNotFound):
         await gateway.chat(_ask(agent_id="agent:ghost"))
     agent = await db(AgentFactory)(is_active=False)
-    with pytest.raises(errors.AgentInactive):
+    with pytest.raises(AgentInactive):
         await gateway.chat(_ask(agent_id=agent.id))
     assert len(await usage_rows()) == 2
 
