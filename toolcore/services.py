@@ -22,9 +22,18 @@ from daarion.agents.selectors import agent_aget
 from daarion.agents.validators import AGENT_ID_RE
 from toolcore.errors import ToolCallFailed
 from toolcore.executors.http import execute_http
+from toolcore.executors.mcp import execute_mcp
 from toolcore.executors.python import execute_python
 from toolcore.ids import openai_name_for
-from toolcore.models import Executor, Grant, Outcome, Tool, ToolCall, ToolSecretHeader
+from toolcore.models import (
+    Executor,
+    Grant,
+    McpServer,
+    Outcome,
+    Tool,
+    ToolCall,
+    ToolSecretHeader,
+)
 from toolcore.registry import python_tool_get
 from toolcore.schema import (
     args_errors,
@@ -34,12 +43,16 @@ from toolcore.schema import (
     storable_text,
     strip_optional_nulls,
 )
-from toolcore.selectors import EXPORTED_FIELDS, ToolSpec, registry_asnapshot
+from toolcore.selectors import EXPORTED_FIELDS, ToolSpec, registry_asnapshot, tool_definition
 from toolcore.types import ToolCallResult, ToolContext, ToolError
 
 logger = logging.getLogger(__name__)
 
-_EXECUTORS = {Executor.HTTP: execute_http, Executor.PYTHON: execute_python}
+_EXECUTORS = {
+    Executor.HTTP: execute_http,
+    Executor.PYTHON: execute_python,
+    Executor.MCP: execute_mcp,
+}
 
 
 # --- calling -------------------------------------------------------------------------------
@@ -218,9 +231,7 @@ def tool_save(*, tool: Tool) -> Tool:
     tool.full_clean()
     if tool.pk is not None:
         previous = Tool.objects.filter(pk=tool.pk).first()
-        if previous is not None and any(
-            getattr(previous, name) != getattr(tool, name) for name in EXPORTED_FIELDS
-        ):
+        if previous is not None and tool_definition(previous) != tool_definition(tool):
             tool.version = previous.version + 1
     tool.save()
     return tool
@@ -242,9 +253,14 @@ def tool_upsert(
     timeout_seconds: float = 10.0,
     retries: int = 0,
     enabled: bool = True,
+    read_only_hint: bool | None = None,
+    destructive_hint: bool | None = None,
+    idempotent_hint: bool | None = None,
+    mcp_server: str | None = None,
+    mcp_tool_name: str = "",
 ) -> Tool:
     """Create or update a tool by id (idempotent). `secret_headers`, when given, replaces the
-    tool's secret headers; None leaves them alone."""
+    tool's secret headers; None leaves them alone. `mcp_server` names an McpServer."""
     tool = Tool.objects.filter(openai_name=openai_name_for(tool_id)).first() or Tool()
     tool.tool_id = tool_id
     tool.description = description
@@ -258,6 +274,11 @@ def tool_upsert(
     tool.timeout_seconds = timeout_seconds
     tool.retries = retries
     tool.enabled = enabled
+    tool.read_only_hint = read_only_hint
+    tool.destructive_hint = destructive_hint
+    tool.idempotent_hint = idempotent_hint
+    tool.mcp_server = McpServer.objects.get(name=mcp_server) if mcp_server else None
+    tool.mcp_tool_name = mcp_tool_name
     tool_save(tool=tool)
     if secret_headers is not None:
         tool_secret_headers_set(tool=tool, headers=secret_headers)
@@ -309,19 +330,34 @@ def tool_revoke(*, agent_id: str, tool_id: str) -> None:
 # --- registry as code (used by `manage.py registry import`) --------------------------------
 
 
-def tool_definition_problems(*, definition: dict[str, Any]) -> dict[str, list[str]]:
-    """What is wrong with a tool definition (as exported), without writing anything."""
+def tool_definition_problems(
+    *, definition: dict[str, Any], mcp_server_names: Iterable[str] = ()
+) -> dict[str, list[str]]:
+    """What is wrong with a tool definition (as exported), without writing anything.
+    `mcp_server_names`: servers that will exist besides those in the database."""
     known = {*EXPORTED_FIELDS, "secret_header_names"}
     unknown = sorted(set(definition) - known)
     if unknown:
         return {"__all__": [f"Unknown keys: {', '.join(unknown)}."]}
     fields = {k: v for k, v in definition.items() if k in EXPORTED_FIELDS}
+    server_name = fields.pop("mcp_server", None)
     existing = Tool.objects.filter(openai_name=openai_name_for(str(fields.get("tool_id", ""))))
     candidate = existing.first() or Tool()
     for name, value in fields.items():
         setattr(candidate, name, value)
+    candidate.mcp_server = None
+    exclude = []
+    if server_name:
+        server = McpServer.objects.filter(name=server_name).first()
+        if server is None and server_name not in set(mcp_server_names):
+            return {"mcp_server": [f"Unknown MCP server '{server_name}'."]}
+        if server is not None:
+            candidate.mcp_server = server
+        else:  # defined in the same file: a stand-in id passes the "needs a server" check
+            candidate.mcp_server_id = 0
+            exclude = ["mcp_server"]
     try:
-        candidate.full_clean()
+        candidate.full_clean(exclude=exclude)
     except ValidationError as exc:
         return exc.message_dict
     return {}
