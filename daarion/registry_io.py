@@ -31,12 +31,17 @@ from daarion.agents.services import agent_upsert, microdao_upsert
 from llm.models import ModelRoute, Provider, RouteKind, RouteTarget
 from llm.services import provider_key_ensure, provider_upsert, route_upsert
 from toolcore.ids import openai_name_for
+from toolcore.mcp.servers import (
+    mcp_server_definition_problems,
+    mcp_server_import,
+    mcp_server_registry_export,
+)
 from toolcore.models import Tool
 from toolcore.selectors import tool_registry_export
 from toolcore.services import tool_definition_problems, tool_grant, tool_import
 
 FORMAT_VERSION = 1
-SECTIONS = ("microdaos", "agents", "providers", "routes", "tools", "grants")
+SECTIONS = ("microdaos", "agents", "providers", "routes", "mcp_servers", "tools", "grants")
 MICRODAO_FIELDS = ("id", "name", "monthly_budget_usd", "shares_memory")
 AGENT_FIELDS = (
     "id",
@@ -120,6 +125,7 @@ def registry_export() -> dict[str, Any]:
             }
             for r in ModelRoute.objects.order_by("name")
         ],
+        "mcp_servers": mcp_server_registry_export(),
         "tools": tools["tools"],
         "grants": tools["grants"],
     }
@@ -211,6 +217,7 @@ class _Plan:
     providers: list[dict] = field(default_factory=list)
     provider_keys: dict[str, str] = field(default_factory=dict)
     routes: list[dict] = field(default_factory=list)
+    mcp_servers: list[dict] = field(default_factory=list)
     tools: list[dict] = field(default_factory=list)
     grants: list[dict] = field(default_factory=list)
     skipped_providers: list[str] = field(default_factory=list)
@@ -308,10 +315,16 @@ def _plan(data: dict[str, Any]) -> tuple[_Plan, list[str]]:
             {**route_fields, "kind": route_fields.get("kind", RouteKind.CHAT), "targets": targets}
         )
 
+    for i, row in enumerate(_rows(data, "mcp_servers", problems)):
+        for name, messages in mcp_server_definition_problems(definition=row).items():
+            problems.extend(f"mcp_servers[{i}].{name}: {message}" for message in messages)
+        plan.mcp_servers.append(row)
+    mcp_servers = {str(row.get("name")) for row in plan.mcp_servers}
     tool_ids = set()
     for i, row in enumerate(_rows(data, "tools", problems)):
         path = f"tools[{i}]"
-        for name, messages in tool_definition_problems(definition=row).items():
+        row_problems = tool_definition_problems(definition=row, mcp_server_names=mcp_servers)
+        for name, messages in row_problems.items():
             prefix = path if name == "__all__" else f"{path}.{name}"
             problems.extend(f"{prefix}: {message}" for message in messages)
         tool_ids.add(row.get("tool_id"))
@@ -342,6 +355,7 @@ def registry_import(data: dict[str, Any], *, dry_run: bool = False) -> ImportSum
             "agents": len(plan.agents),
             "providers": len(plan.providers),
             "routes": len(plan.routes),
+            "mcp_servers": len(plan.mcp_servers),
             "tools": len(plan.tools),
             "grants": len(plan.grants),
         },
@@ -383,6 +397,8 @@ def registry_import(data: dict[str, Any], *, dry_run: bool = False) -> ImportSum
                 targets=targets,
                 description=route.get("description", ""),
             )
+        for definition in plan.mcp_servers:
+            mcp_server_import(definition=definition)
         for definition in plan.tools:
             tool_import(definition=definition)
         for grant in plan.grants:
