@@ -52,9 +52,10 @@ FORBIDDEN = -32003
 
 
 class _Refusal(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str, *, bad_token: bool = False) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.bad_token = bad_token
 
 
 class McpEndpoint:
@@ -109,7 +110,19 @@ class McpEndpoint:
                 await _refuse(send, refusal)
                 return
             manager = await self._manager()
-            await manager.handle_request(scope, receive, send)
+            started = False
+
+            async def tracked_send(message: dict) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            try:
+                await manager.handle_request(scope, receive, tracked_send)
+            except Exception:  # the SDK answers protocol errors itself; this is a bug or outage
+                logger.exception("MCP request failed")
+                if not started:
+                    await _refuse(send, _Refusal(503, -32603, "The MCP endpoint failed; retry."))
         finally:
             await sync_to_async(close_old_connections)()
 
@@ -127,7 +140,7 @@ async def _authenticate(scope: Scope) -> dict[str, Any]:
         raise _Refusal(401, UNAUTHORIZED, "Send Authorization: Bearer <service token>.")
     caller = await service_token_aauthenticate(raw_token=token.strip())
     if caller is None:
-        raise _Refusal(401, UNAUTHORIZED, "Unknown or revoked service token.")
+        raise _Refusal(401, UNAUTHORIZED, "Unknown or revoked service token.", bad_token=True)
     if not caller.has_scope("tools"):
         raise _Refusal(403, FORBIDDEN, "This service token lacks the 'tools' scope.")
     named = _header(scope, AGENT_HEADER)
@@ -161,8 +174,11 @@ async def _refuse(send: Send, refusal: _Refusal) -> None:
         {"jsonrpc": "2.0", "id": None, "error": {"code": refusal.code, "message": refusal.message}}
     )
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if refusal.status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="daarion", error="invalid_token"'))
+    if refusal.status == 401:  # RFC 6750: an error code only when a token was presented
+        challenge = b'Bearer realm="daarion"' + (
+            b', error="invalid_token"' if refusal.bad_token else b""
+        )
+        headers.append((b"www-authenticate", challenge))
     await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
