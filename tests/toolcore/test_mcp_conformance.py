@@ -26,7 +26,8 @@ from toolcore.services import python_tool_install, tool_grant
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HOME = os.environ.get("MCP_CONFORMANCE", "")
-SCENARIOS = tuple(os.environ.get("MCP_CONFORMANCE_SCENARIOS", "server-initialize,ping,tools-list").split(","))
+APPLICABLE = "server-initialize,ping,tools-list"
+SCENARIOS = tuple(os.environ.get("MCP_CONFORMANCE_SCENARIOS", APPLICABLE).split(","))
 
 
 def _cli() -> tuple[Path, Path] | None:
