@@ -65,7 +65,7 @@ def _pin(process: subprocess.Popen, cpus: list[int] | None) -> None:
 def _upstream():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.llm_upstream", "--port", str(port)], cwd=REPO_ROOT
+        [sys.executable, "-m", "tests.fakes.openai_upstream", "--port", str(port)], cwd=REPO_ROOT
     )
     _pin(process, LOAD_CPUS)
     try:

@@ -1,26 +1,16 @@
-"""Fixtures of the gateway's tests: fresh caches/breaker per test, fake upstreams."""
+"""Fixtures of the gateway's tests: short retry backoff, a live server, Redis."""
 
 from __future__ import annotations
 
 import pytest
 
-from llm.breaker import breaker
-from llm.budget import budget_reset
-from llm.metrics import metrics_reset
-from llm.registry import registry_invalidate
 from llm.usage import usage_flush
 
 
 @pytest.fixture(autouse=True)
-def _fresh_gateway_state(settings):
+def _fast_retries(settings):
+    """Process state is reset by the root conftest; here only the retry backoff is shortened."""
     settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
-    registry_invalidate()
-    budget_reset()
-    breaker.reset()
-    metrics_reset()
-    yield
-    usage_flush()
-    breaker.reset()
 
 
 @pytest.fixture
