@@ -6,7 +6,8 @@ Scriptable three ways:
 * by `state.script`: a function of the request body returning the assistant message to send
   (or None for the canned reply) — the end-to-end tests script a whole agent turn with it;
 * by flags on the state: `down` (HTTP 503 to everything), `slow_seconds`, `stream_chunks`,
-  `stream_delay` (latency between SSE chunks).
+  `stream_delay` (latency between SSE chunks), `embed_dimensions` (real feature-hashing
+  vectors), `embed_fail_when_contains` (HTTP 500 for a batch holding that text).
 
 Model names:
 
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
+from llm.providers.offline import hash_embedding
 from tests.fakes.server import serve_aiohttp
 
 REPLY = "Hello from the fake upstream."
@@ -59,8 +61,18 @@ class UpstreamState:
     stream_delay: float = 0.0
     down: bool = False
     script: Callable[[dict], dict | None] | None = None
+    embed_dimensions: int | None = None  # set: real feature-hashing vectors of this size
+    embed_fail_when_contains: str | None = None  # HTTP 500 for any batch holding this text
     record: bool = True
     url: str = ""  # the server's root URL (…/v1 is the OpenAI base URL)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
 
 
 def completion(model: str, message: dict, *, usage: dict | None = None) -> dict:
@@ -99,6 +111,12 @@ def _chunk(model: str, delta: dict, finish_reason=None) -> bytes:
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
     }
     return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def _vector(text: str, dimensions: int | None) -> list[float]:
+    if dimensions is None:
+        return [float(len(text)), 1.0, 0.0, 0.5]
+    return hash_embedding(text, dimensions)
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> web.Response:
@@ -178,12 +196,13 @@ def make_upstream(state: UpstreamState) -> web.Application:
             state.calls[model] += 1
         if state.down:
             return _error(503, "overloaded")
-        if model == "error500":
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        failing = state.embed_fail_when_contains
+        if model == "error500" or (failing and any(failing in text for text in texts)):
             return _error(500, "boom")
-        texts = body["input"]
         data = [
-            {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0, 0.5]}
-            for i, t in enumerate(texts)
+            {"object": "embedding", "index": i, "embedding": _vector(text, state.embed_dimensions)}
+            for i, text in enumerate(texts)
         ]
         usage = {"prompt_tokens": 2 * len(texts), "total_tokens": 2 * len(texts)}
         return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})
