@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from llm.providers.offline import hash_embedding
 from tests.fakes.server import serve_aiohttp
 
 REPLY = "Hello from the fake upstream."
@@ -116,6 +115,9 @@ def _chunk(model: str, delta: dict, finish_reason=None) -> bytes:
 def _vector(text: str, dimensions: int | None) -> list[float]:
     if dimensions is None:
         return [float(len(text)), 1.0, 0.0, 0.5]
+    # Imported here: the benchmark runs this module in a process without Django settings.
+    from llm.providers.offline import hash_embedding
+
     return hash_embedding(text, dimensions)
 
 
