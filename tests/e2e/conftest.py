@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from daarion.agents.models import Agent, MicroDAO
-from daarion.demo import demo_registry_import
+from daarion.server.demo import demo_registry_import
 from llm.breaker import breaker
 from llm.models import ProviderKind
 from llm.registry import registry_invalidate

@@ -19,7 +19,7 @@ from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.middleware import clickjacking, common, csrf, security
 
-from daarion.middleware import API_PREFIXES
+from daarion.server.middleware import API_PREFIXES
 
 
 class _InlineForApi:

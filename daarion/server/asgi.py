@@ -4,13 +4,13 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daarion.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daarion.server.settings")
 
 django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after the app registry is ready)
 
-from daarion.startup import refuse_unsafe_start  # noqa: E402
+from daarion.server.startup import refuse_unsafe_start  # noqa: E402
 
 refuse_unsafe_start()
 

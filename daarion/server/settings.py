@@ -17,7 +17,7 @@ from daarion.common.env import (
     env_str,
 )
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 # Development defaults: usable on a laptop, refused in production (daarion/checks.py).
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105  (refused unless DEBUG)
@@ -37,14 +37,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
 
 INSTALLED_APPS = [
-    "daarion.apps.DaarionAdminConfig",  # replaces django.contrib.admin with the branded site
+    "daarion.server.apps.DaarionAdminConfig",  # replaces django.contrib.admin with the branded site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
-    "daarion.apps.DaarionConfig",
+    "daarion.server.apps.DaarionConfig",
     "daarion.agents",
     "daarion.runtime",
     "llm",
@@ -55,19 +55,19 @@ INSTALLED_APPS = [
 # Django's built-ins, subclassed so that /internal/ and /v1/ requests run their hooks inline
 # instead of hopping to a worker thread per hook (daarion/inline_middleware.py).
 MIDDLEWARE = [
-    "daarion.middleware.RequestIdMiddleware",
-    "daarion.inline_middleware.SecurityMiddleware",
-    "daarion.inline_middleware.SessionMiddleware",
-    "daarion.inline_middleware.CommonMiddleware",
-    "daarion.inline_middleware.CsrfViewMiddleware",
-    "daarion.inline_middleware.AuthenticationMiddleware",
-    "daarion.inline_middleware.MessageMiddleware",
-    "daarion.inline_middleware.XFrameOptionsMiddleware",
-    "daarion.middleware.JsonApiErrorsMiddleware",
+    "daarion.server.middleware.RequestIdMiddleware",
+    "daarion.server.inline_middleware.SecurityMiddleware",
+    "daarion.server.inline_middleware.SessionMiddleware",
+    "daarion.server.inline_middleware.CommonMiddleware",
+    "daarion.server.inline_middleware.CsrfViewMiddleware",
+    "daarion.server.inline_middleware.AuthenticationMiddleware",
+    "daarion.server.inline_middleware.MessageMiddleware",
+    "daarion.server.inline_middleware.XFrameOptionsMiddleware",
+    "daarion.server.middleware.JsonApiErrorsMiddleware",
 ]
 
-ROOT_URLCONF = "daarion.urls"
-ASGI_APPLICATION = "daarion.asgi.application"
+ROOT_URLCONF = "daarion.server.urls"
+ASGI_APPLICATION = "daarion.server.asgi.application"
 WSGI_APPLICATION = None
 
 TEMPLATES = [
@@ -89,7 +89,7 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 EMBEDDED_DATABASE = not DATABASE_URL
 if EMBEDDED_DATABASE:
-    from daarion.embedded_db import embedded_database_url
+    from daarion.server.embedded_db import embedded_database_url
 
     DATABASE_URL = embedded_database_url(DATA_DIR)
 DATABASES = {"default": database_from_url(DATABASE_URL)}
@@ -162,9 +162,9 @@ LOGGING = {
 # Readiness checks behind GET /internal/health: dotted paths to callables returning a dict
 # {"ok": bool, ...}. Apps add theirs here.
 DAARION_READINESS_CHECKS = [
-    "daarion.health.check_database",
-    "daarion.health.check_pgvector",
-    "daarion.health.check_cache",
+    "daarion.server.health.check_database",
+    "daarion.server.health.check_pgvector",
+    "daarion.server.health.check_cache",
 ]
 # Service tokens: how long an authenticated token is trusted from the in-process cache before
 # the database is asked again (revocation in this process is immediate; in others, ≤ this).
