@@ -52,18 +52,19 @@ INSTALLED_APPS = [
     "toolcore",
 ]
 
-# Django's built-ins, subclassed so that /internal/ and /v1/ requests run their hooks inline
-# instead of hopping to a worker thread per hook (daarion/inline_middleware.py).
+# JSON errors wrap everything under the API prefixes. Django's page middleware below is
+# subclassed so that /internal/ and /v1/ requests skip it altogether: no session, user, messages
+# or CSRF for bearer-token APIs, and no thread hop per hook (daarion/server/page_middleware.py).
 MIDDLEWARE = [
     "daarion.server.middleware.RequestIdMiddleware",
-    "daarion.server.inline_middleware.SecurityMiddleware",
-    "daarion.server.inline_middleware.SessionMiddleware",
-    "daarion.server.inline_middleware.CommonMiddleware",
-    "daarion.server.inline_middleware.CsrfViewMiddleware",
-    "daarion.server.inline_middleware.AuthenticationMiddleware",
-    "daarion.server.inline_middleware.MessageMiddleware",
-    "daarion.server.inline_middleware.XFrameOptionsMiddleware",
     "daarion.server.middleware.JsonApiErrorsMiddleware",
+    "daarion.server.page_middleware.SecurityMiddleware",
+    "daarion.server.page_middleware.SessionMiddleware",
+    "daarion.server.page_middleware.CommonMiddleware",
+    "daarion.server.page_middleware.CsrfViewMiddleware",
+    "daarion.server.page_middleware.AuthenticationMiddleware",
+    "daarion.server.page_middleware.MessageMiddleware",
+    "daarion.server.page_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "daarion.server.urls"
