@@ -19,7 +19,7 @@ from daarion.common.env import (
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
-# Development defaults: usable on a laptop, refused in production (daarion/checks.py).
+# Development defaults: usable on a laptop, refused in production (daarion/server/checks.py).
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105  (refused unless DEBUG)
 # The value the old llm-proxy/toolcore services used; refused unless DEBUG.
 DEV_INTERNAL_SECRET = "dev-secret-token"  # noqa: S105

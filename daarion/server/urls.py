@@ -20,5 +20,5 @@ urlpatterns = [
 
 if (
     settings.DEMO_PROJECTS_SERVICE
-):  # the demo's stand-in projects service (see daarion/demo_projects.py)
+):  # the demo's stand-in projects service (see daarion/server/demo_projects.py)
     urlpatterns.append(path("demo/projects-service/", include("daarion.server.demo_projects")))
