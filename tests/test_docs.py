@@ -13,7 +13,6 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 _PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*/?$")
 # Until the composition root moves into daarion/server/ (issue 9), the docs describe that
 # layout ahead of the code: skip its paths while the folder does not exist. Remove after merge.
-_PENDING = "daarion/server/"
 
 
 def _top_level() -> set[str]:
@@ -37,11 +36,10 @@ def test_readme_is_short():
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
 def test_paths_named_in_docs_exist(doc: Path):
-    pending = not (REPO / _PENDING).is_dir()
     missing = [
         path
         for path in sorted(_mentioned_paths(doc.read_text(encoding="utf-8")))
-        if not (REPO / path).exists() and not (pending and path.startswith(_PENDING))
+        if not (REPO / path).exists()
     ]
     assert not missing, f"{doc.name} names paths that do not exist: {missing}"
 

@@ -87,7 +87,7 @@ def _gateway(**extra_env: str):
     port = free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "daarion.settings",
+        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
         "DEBUG": "0",
         "SECRET_KEY": settings.SECRET_KEY,
         "INTERNAL_SECRET": settings.INTERNAL_SECRET,

@@ -8,7 +8,7 @@ import pytest
 
 from daarion.agents.models import Agent, MicroDAO
 from daarion.common.process_state import process_state_reset
-from daarion.demo import demo_registry_import
+from daarion.server.demo import demo_registry_import
 from llm.models import ProviderKind
 from llm.services import route_upsert
 from tests.e2e.fakes import ProjectsService, sofia_script

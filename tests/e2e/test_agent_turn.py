@@ -131,7 +131,7 @@ def test_llm_outage_is_502_and_the_message_is_kept(
         ({"message": ""}, 422),
         ({"message": "   "}, 400),
         ({}, 422),
-        ({"message": "hi", "microdao_id": "microdao:other"}, 400),
+        ({"message": "hi", "microdao_id": "microdao:other"}, 403),  # agent_not_in_microdao
     ],
 )
 def test_bad_input_is_a_clear_4xx(client, internal_headers, sofia_world, payload, status):

@@ -28,7 +28,7 @@ def live_server_url():
 
     import uvicorn
 
-    from daarion.asgi import application
+    from daarion.server.asgi import application
     from tests.fakes.server import free_port
 
     port = free_port()
@@ -112,7 +112,7 @@ def server_env(settings, redis_url):
             f"postgres://{db['USER']}:{db['PASSWORD']}@:{db['PORT']}/{db['NAME']}?host={db['HOST']}"
         )
     return {
-        "DJANGO_SETTINGS_MODULE": "daarion.settings",
+        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
         "DEBUG": "0",
         "SECRET_KEY": settings.SECRET_KEY,
         "INTERNAL_SECRET": settings.INTERNAL_SECRET,
