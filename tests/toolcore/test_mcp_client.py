@@ -10,7 +10,7 @@ from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from daarion.registry_io import registry_export, registry_import
+from daarion.server.registry_io import registry_export, registry_import
 from tests.factories import AgentFactory
 from tests.fakes.mcp_server import EXTERNAL_SECRET, serve_mcp_server
 from toolcore.mcp.importer import McpImportError, mcp_server_import_tools, mcp_tool_id_for

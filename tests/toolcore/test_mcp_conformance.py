@@ -42,7 +42,7 @@ def _cli() -> tuple[Path, Path] | None:
 def authorised_url():
     import uvicorn
 
-    from daarion.asgi import application
+    from daarion.server.asgi import application
 
     agent = AgentFactory()
     python_tool_install(function_name="time_now")

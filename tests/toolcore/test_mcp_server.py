@@ -39,14 +39,14 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def mcp_url():
-    """Our ASGI app (daarion.asgi, /mcp mounted) served by uvicorn in a thread of this process,
+    """Our ASGI app (daarion.server.asgi, /mcp mounted) served by uvicorn in a thread of this process,
     with ASGI lifespan on so the endpoint's shutdown path runs too."""
     import threading
     import time
 
     import uvicorn
 
-    from daarion.asgi import application
+    from daarion.server.asgi import application
     from tests.fakes.server import free_port
 
     port = free_port()
@@ -342,7 +342,7 @@ def _server_env(settings) -> dict[str, str]:
     db = connection.settings_dict
     port = f":{db['PORT']}" if db["PORT"] else ""
     return {
-        "DJANGO_SETTINGS_MODULE": "daarion.settings",
+        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
         "DEBUG": "0",
         "SECRET_KEY": settings.SECRET_KEY,
         "INTERNAL_SECRET": settings.INTERNAL_SECRET,
