@@ -11,9 +11,8 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 
 from daarion.runtime.turn import agent_respond
-from tests.e2e.fakes import ScriptedLLM
 from tests.fakes.mcp_server import EXTERNAL_SECRET, serve_mcp_server
-from tests.fakes.server import serve_aiohttp
+from tests.fakes.openai_upstream import UpstreamState, fake_upstream
 from toolcore.models import McpServer, McpServerSecretHeader, ToolCall
 from toolcore.selectors import registry_cache
 from toolcore.services import tool_grant
@@ -21,41 +20,37 @@ from toolcore.services import tool_grant
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class WeatherLLM(ScriptedLLM):
+def weather_script(body: dict) -> dict:
     """Asks for the MCP forecast tool on a weather question, then answers from its result."""
-
-    def _reply(self, body: dict) -> dict:
-        messages = body["messages"]
-        tool_results = [m for m in messages if m["role"] == "tool"]
-        if tool_results:
-            payload = orjson.loads(tool_results[-1]["content"])
-            if not payload.get("ok"):
-                return {"role": "assistant", "content": f"Failed: {payload['error']['type']}."}
-            result = payload["result"]
-            return {"role": "assistant", "content": f"{result['summary']}, {result['temp_c']}°C."}
-        names = [t["function"]["name"] for t in body.get("tools") or []]
-        if "weather__forecast" in names and "weather" in messages[-1]["content"].lower():
-            arguments = orjson.dumps({"city": "Kyiv", "days": 1}).decode()
-            return {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_w1",
-                        "type": "function",
-                        "function": {"name": "weather__forecast", "arguments": arguments},
-                    }
-                ],
-            }
-        return {"role": "assistant", "content": "Noted."}
+    messages = body["messages"]
+    tool_results = [m for m in messages if m["role"] == "tool"]
+    if tool_results:
+        payload = orjson.loads(tool_results[-1]["content"])
+        if not payload.get("ok"):
+            return {"role": "assistant", "content": f"Failed: {payload['error']['type']}."}
+        result = payload["result"]
+        return {"role": "assistant", "content": f"{result['summary']}, {result['temp_c']}°C."}
+    names = [t["function"]["name"] for t in body.get("tools") or []]
+    if "weather__forecast" in names and "weather" in messages[-1]["content"].lower():
+        arguments = orjson.dumps({"city": "Kyiv", "days": 1}).decode()
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_w1",
+                    "type": "function",
+                    "function": {"name": "weather__forecast", "arguments": arguments},
+                }
+            ],
+        }
+    return {"role": "assistant", "content": "Noted."}
 
 
 @pytest.fixture
 def scripted_llm():  # replaces the e2e fixture of the same name: sofia_world routes to it
-    llm = WeatherLLM()
-    with serve_aiohttp(llm.app()) as url:
-        llm.url = url
-        yield llm
+    with fake_upstream(UpstreamState(script=weather_script)) as (_, state):
+        yield state
 
 
 def test_sofia_calls_an_imported_mcp_tool_in_a_turn(sofia_world, scripted_llm):
@@ -73,7 +68,7 @@ def test_sofia_calls_an_imported_mcp_tool_in_a_turn(sofia_world, scripted_llm):
         )
 
     assert "Sunny in Kyiv, 21°C." in turn.reply
-    first, second = scripted_llm.requests
+    first, second = [r["body"] for r in scripted_llm.requests if "messages" in r["body"]]
     offered = {t["function"]["name"] for t in first["tools"]}
     assert "weather__forecast" in offered and "weather__rain_chance" not in offered  # not granted
     assert second["messages"][-1]["role"] == "tool"

@@ -39,8 +39,8 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def mcp_url():
-    """Our ASGI app (daarion.server.asgi, /mcp mounted) served by uvicorn in a thread of this process,
-    with ASGI lifespan on so the endpoint's shutdown path runs too."""
+    """Our ASGI app (daarion.server.asgi, /mcp mounted) served by uvicorn in a thread of this
+    process, with ASGI lifespan on so the endpoint's shutdown path runs too."""
     import threading
     import time
 
@@ -135,7 +135,7 @@ def test_bound_token_lists_and_calls_like_internal_api(mcp_url, world, tool_serv
         ("projects.list", "ok"),
         ("time_now", "ok"),
     ]
-    assert str(rows[0].call_id) == result.meta["daarion/call_id"]
+    assert str(rows[0].call_id) == result.meta["io.daarion/callId"]
 
 
 def test_results_and_audit_match_internal_tools_call(mcp_url, world, client):

@@ -76,7 +76,7 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Call
         args=params.arguments if params.arguments is not None else {},
         request_id=caller.get("request_id"),
     )
-    meta = {"daarion/call_id": outcome.call_id}
+    meta = {"io.daarion/callId": outcome.call_id}
     if outcome.error is not None and outcome.error.type == "not_found":
         raise MCPError(
             code=types.INVALID_PARAMS,
