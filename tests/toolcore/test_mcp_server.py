@@ -280,13 +280,22 @@ def test_bad_json_rpc_gets_protocol_errors_never_500(mcp_url, world):
         headers={**headers, "Mcp-Method": "tools/call"},
     )
     legacy_not_json = httpx.post(mcp_url, content=b"[", headers=_headers(token))
+    wrong_type = httpx.post(
+        mcp_url, content=b"{}", headers={**_headers(token), "Content-Type": "text/plain"}
+    )
+    assert wrong_type.status_code == 400  # the SDK answers this one in plain text
     for response in (not_json, unknown_method, bad_params, legacy_not_json):
         assert 400 <= response.status_code < 500, response.text
-        assert "error" in response.json()
+        assert "error" in response.json(), response.text
     assert not_json.json()["error"]["code"] == -32700
     assert unknown_method.json()["error"]["code"] == -32601, unknown_method.text
     # a tools/call without its routing header (Mcp-Name) is refused before params validation
     assert bad_params.json()["error"]["code"] in (-32602, HEADER_MISMATCH)
+    # no sessions, so no standalone SSE stream to open and nothing to delete
+    for method in ("GET", "DELETE", "PUT"):
+        response = httpx.request(method, mcp_url, headers=_headers(token), timeout=5)
+        assert response.status_code == 405, (method, response.status_code)
+        assert response.headers["allow"] == "POST"
 
 
 @pytest.fixture

@@ -102,6 +102,11 @@ class McpEndpoint:
                 await entry[2]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            # Stateless: no session to DELETE and no standalone SSE stream to GET (the SDK would
+            # hold such a stream open, carrying nothing, for as long as the client waits).
+            await _refuse(send, _Refusal(405, -32600, "Only POST is served here."))
+            return
         await sync_to_async(close_old_connections)()  # as Django does around each request
         try:
             try:
@@ -174,6 +179,8 @@ async def _refuse(send: Send, refusal: _Refusal) -> None:
         {"jsonrpc": "2.0", "id": None, "error": {"code": refusal.code, "message": refusal.message}}
     )
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if refusal.status == 405:
+        headers.append((b"allow", b"POST"))
     if refusal.status == 401:  # RFC 6750: an error code only when a token was presented
         challenge = b'Bearer realm="daarion"' + (
             b', error="invalid_token"' if refusal.bad_token else b""
