@@ -16,6 +16,7 @@ from daarion.common.env import (
     env_list,
     env_str,
 )
+from daarion.common.served import served_url_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -236,8 +237,15 @@ DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
 # Base URL of the projects service the seed tools (projects.list, task.create, followup.create)
-# call. No such service runs in the demo: those tools answer a typed upstream_error until one does.
-PROJECTS_SERVICE_URL = env_str("PROJECTS_SERVICE_URL", "http://127.0.0.1:7010").rstrip("/")
+# call. In the demo (DEMO_PROJECTS_SERVICE): the stand-in of the server `manage.py serve` last
+# started on this DATA_DIR (so `manage.py chat` in a second terminal reaches it), else port 8000.
+_served = served_url_read(data_dir=DATA_DIR) or "http://127.0.0.1:8000"
+PROJECTS_SERVICE_URL = env_str(
+    "PROJECTS_SERVICE_URL",
+    f"{_served}/demo/projects-service"
+    if env_bool("DEMO_PROJECTS_SERVICE", DEBUG)
+    else "http://127.0.0.1:7010",
+).rstrip("/")
 # Hosts HTTP tools may reach even though they resolve to private/loopback/link-local addresses
 # ("host", "host:port" or "*.suffix"). Default: the projects service's host:port only.
 TOOLCORE_ALLOWED_HOSTS = env_list(
