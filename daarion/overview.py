@@ -141,9 +141,9 @@ def series_svg(series: list[dict], *, width: int = 900, height: int = 240) -> st
                 f'<rect class="err" data-value="{point["errors"]}" x="{x:.1f}" '
                 f'y="{base - err_h:.1f}" width="{bar_w:.1f}" height="{err_h:.1f}" fill="#c62828"/>'
             )
-        points.append(
-            f"{x + bar_w / 2:.1f},{base - plot_h * point['latency_p95_ms'] / top_lat:.1f}"
-        )
+        if point["requests"]:  # an idle hour has no latency, not a zero one
+            y = base - plot_h * point["latency_p95_ms"] / top_lat
+            points.append(f"{x + bar_w / 2:.1f},{y:.1f}")
         if i % label_every == 0:
             parts.append(
                 f'<text x="{x:.1f}" y="{base + 14}" font-size="10" fill="#333">{label}</text>'

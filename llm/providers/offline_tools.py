@@ -309,7 +309,9 @@ def most_relevant_memory(messages: list[dict]) -> str | None:
         text = text_of(message.get("content"))
         _, found, section = text.partition("Relevant memories and knowledge:\n")
         if found:
-            first = section.split("\n", 1)[0].removeprefix("- ").strip()
+            # Items are "- [tier] text" and a text may span lines: cut at the next item.
+            first = re.split(r"\n- \[", section, maxsplit=1)[0].removeprefix("- ")
+            first = " ".join(first.split())
             return first or None
     return None
 
@@ -325,7 +327,8 @@ def summarise_tool_results(messages: list[dict]) -> str:
     question = latest_user_text(messages)
     parts = []
     for message in reversed(tail):
-        name = names.get(message.get("tool_call_id") or "", "tool")
+        # OpenAI-safe function names spell a tool id's dots as "__" (projects__list).
+        name = names.get(message.get("tool_call_id") or "", "tool").replace("__", ".")
         ok, value = _unwrap(text_of(message.get("content")))
         if ok:
             parts.append(summarise_result(name=name, result=value, message=question))

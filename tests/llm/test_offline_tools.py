@@ -151,6 +151,6 @@ async def test_tool_results_and_errors_are_summarised_with_the_top_memory():
     ]
     reply = await build_reply(model="m", messages=messages, params={})
     content = reply["content"]
-    assert content.startswith("[offline:m] projects__list: Project X — 2 new tasks")
+    assert content.startswith("[offline:m] projects.list: Project X — 2 new tasks")
     assert "time_now failed: timeout: too slow" in content
     assert content.endswith("Relevant memory: [long] X ships in May")
