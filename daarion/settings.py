@@ -202,6 +202,10 @@ LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
+# The offline development provider picks a tool when its description's similarity to the user's
+# message (through this embedding route; empty: MEMORY_DEFAULT_EMBEDDING_MODEL) reaches this.
+LLM_OFFLINE_EMBEDDING_MODEL = env_str("LLM_OFFLINE_EMBEDDING_MODEL", "")
+LLM_OFFLINE_TOOL_THRESHOLD = env_float("LLM_OFFLINE_TOOL_THRESHOLD", 0.2)
 # HTTP client for providers: "aiohttp" (measured cheaper per call) or "httpx" (over aiohttp).
 LLM_HTTP_CLIENT = env_str("LLM_HTTP_CLIENT", "aiohttp")
 # django-ratelimit: our limits use the default cache (Redis when REDIS_URL is set).
