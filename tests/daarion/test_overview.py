@@ -38,6 +38,8 @@ def _row(minutes_ago: int, **fields) -> UsageLog:
 
 @pytest.fixture
 def world():
+    # Usage rows are written by a background thread, so other tests' rows may be committed here.
+    UsageLog.objects.all().delete()
     microdao = MicroDAOFactory(
         id="microdao:ov", name="Overview DAO", monthly_budget_usd=Decimal(10)
     )
