@@ -20,7 +20,7 @@ from django.core.management import CommandError, call_command
 
 from daarion.agents.models import Agent, MicroDAO
 from daarion.common.served import served_url_read, served_url_write
-from daarion.embedded_db import prune_dead_holders
+from daarion.server.embedded_db import prune_dead_holders
 from llm.models import ModelRoute, Provider
 from llm.usage import usage_flush
 

@@ -10,7 +10,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from daarion import demo_projects
+from daarion.server import demo_projects
 from llm.models import UsageLog
 from llm.usage import usage_flush
 from toolcore.models import ToolCall

@@ -58,7 +58,7 @@ class Command(BaseCommand):
         # In-process, one worker: this process holds the embedded database, so when uvicorn
         # returns the database stops with it.
         config = uvicorn.Config(
-            "daarion.asgi:application",
+            "daarion.server.asgi:application",
             host=host,
             port=port,
             loop="uvloop",

@@ -15,7 +15,7 @@ class DaarionAdminSite(admin.AdminSite):
     enable_nav_sidebar = False
 
     def get_urls(self):
-        from daarion.overview import overview_view  # imports the apps' models: load on use
+        from daarion.server.overview import overview_view  # imports the apps' models: load on use
 
         view = self.admin_view(partial(overview_view, admin_site=self))
         return [path("overview/", view, name="overview"), *super().get_urls()]
