@@ -98,13 +98,15 @@ def test_embedding_models_lists_embedding_routes_only():
     assert gateway.embedding_models() == [EmbeddingModelInfo(name="embed-a", dimensions=384)]
 
 
-@pytest.mark.django_db
-def test_demo_seed_is_idempotent_and_ends_with_offline(monkeypatch):
+# Transactional: the seeds embed through the gateway, whose usage rows a background thread commits
+# (outside a test transaction); the flush below lets the teardown remove them.
+@pytest.mark.django_db(transaction=True)
+def test_demo_seed_is_idempotent_and_ends_with_offline(monkeypatch, flush_usage):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-demo-openai-key-0123456789")
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
     monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
     call_command("bootstrap_demo")
-    call_command("bootstrap_demo")
+    call_command("bootstrap_demo", "--reset")  # re-applying the demo is idempotent
     route = ModelRoute.objects.get(name="sofia-default")
     providers = list(route.targets.order_by("priority").values_list("provider__name", flat=True))
     assert providers == ["openai", "offline"]
@@ -113,6 +115,7 @@ def test_demo_seed_is_idempotent_and_ends_with_offline(monkeypatch):
     from llm.models import ProviderKey
 
     assert ProviderKey.objects.count() == 1
+    flush_usage()
 
 
 @pytest.mark.django_db(transaction=True)
