@@ -25,13 +25,13 @@ import hashlib
 import math
 import re
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
 from llm.providers import offline_tools
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
-from llm.registry import ProviderInfo
+from llm.types import ProviderInfo
 
 DEFAULT_DIMENSIONS = 384
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -168,7 +168,13 @@ def _prompt_tokens(messages: list[dict]) -> int:
 
 class OfflineProvider:
     async def chat(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> ProviderChat:
         message = await build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
@@ -180,9 +186,17 @@ class OfflineProvider:
         )
 
     async def chat_stream(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
-    ) -> AsyncIterator[ProviderStreamEvent]:
-        result = await self.chat(provider=provider, model=model, messages=messages, params=params)
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
+    ) -> AsyncGenerator[ProviderStreamEvent, None]:
+        result = await self.chat(
+            provider=provider, api_key=api_key, model=model, messages=messages, params=params
+        )
         if result.message.get("tool_calls"):
             calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
             delta = {"role": "assistant", "tool_calls": calls}
@@ -202,7 +216,13 @@ class OfflineProvider:
         )
 
     async def embed(
-        self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        texts: list[str],
+        dimensions: int | None,
     ) -> ProviderEmbeddings:
         dims = dimensions or DEFAULT_DIMENSIONS
 
