@@ -211,3 +211,15 @@ def memory_digest(
         text = " ".join(memory.text.split())
         lines.append(f"- [{memory.created_at:%Y-%m-%d %H:%M}] {text[:200]}")
     return "\n".join(lines), len(memories)
+
+
+def memory_backlog() -> dict[str, int]:
+    """Work waiting for an operator: memories without embeddings and reindex jobs that failed
+    some memories or never finished (for the admin overview)."""
+    from memory.models import ReindexJob
+
+    return {
+        "pending_embeddings": Memory.objects.filter(embedding_pending=True).count(),
+        "jobs_with_failures": ReindexJob.objects.filter(failed__gt=0).count(),
+        "jobs_running": ReindexJob.objects.filter(status=ReindexJob.Status.RUNNING).count(),
+    }

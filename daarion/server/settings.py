@@ -16,6 +16,7 @@ from daarion.common.env import (
     env_list,
     env_str,
 )
+from daarion.common.served import served_url_read
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -202,6 +203,10 @@ LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
+# The offline development provider picks a tool when its description's similarity to the user's
+# message (through this embedding route; empty: MEMORY_DEFAULT_EMBEDDING_MODEL) reaches this.
+LLM_OFFLINE_EMBEDDING_MODEL = env_str("LLM_OFFLINE_EMBEDDING_MODEL", "")
+LLM_OFFLINE_TOOL_THRESHOLD = env_float("LLM_OFFLINE_TOOL_THRESHOLD", 0.2)
 # HTTP client for providers: "aiohttp" (measured cheaper per call) or "httpx" (over aiohttp).
 LLM_HTTP_CLIENT = env_str("LLM_HTTP_CLIENT", "aiohttp")
 # django-ratelimit: our limits use the default cache (Redis when REDIS_URL is set).
@@ -237,8 +242,15 @@ DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
 # Base URL of the projects service the seed tools (projects.list, task.create, followup.create)
-# call. No such service runs in the demo: those tools answer a typed upstream_error until one does.
-PROJECTS_SERVICE_URL = env_str("PROJECTS_SERVICE_URL", "http://127.0.0.1:7010").rstrip("/")
+# call. In the demo (DEMO_PROJECTS_SERVICE): the stand-in of the server `manage.py serve` last
+# started on this DATA_DIR (so `manage.py chat` in a second terminal reaches it), else port 8000.
+_served = served_url_read(data_dir=DATA_DIR) or "http://127.0.0.1:8000"
+PROJECTS_SERVICE_URL = env_str(
+    "PROJECTS_SERVICE_URL",
+    f"{_served}/demo/projects-service"
+    if env_bool("DEMO_PROJECTS_SERVICE", DEBUG)
+    else "http://127.0.0.1:7010",
+).rstrip("/")
 # Hosts HTTP tools may reach even though they resolve to private/loopback/link-local addresses
 # ("host", "host:port" or "*.suffix"). Default: the projects service's host:port only.
 TOOLCORE_ALLOWED_HOSTS = env_list(

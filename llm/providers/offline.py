@@ -1,9 +1,16 @@
 """The offline provider: answers without any network or key, for development and demos.
 
-Chat: a deterministic reply built from the request (same request → same reply). It does not
-call tools on its own; when the conversation ends with tool results it summarises them, and when
-`tool_choice` forces a function it returns that call (with `{}` arguments) so tool plumbing can
-be exercised end to end.
+A DEVELOPMENT provider: it generates no language, so real answers come from OpenAI, DeepSeek or
+Ollama when configured. Every reply starts with `[offline:<model>]`.
+
+Chat: a deterministic reply built from the request (same request and embedding route → same
+reply), so the keyless demo still shows the whole agent flow (offline_tools.py):
+- tools offered: it calls the tool whose description best matches the latest user message (through
+  the default embedding route, above a threshold), with required arguments filled from the
+  schema and the agent's context; `tool_choice` forcing a function returns that call;
+- the conversation ends with tool results: a templated summary of them plus the most relevant
+  memory from the system message;
+- otherwise: an echo of the user's message, naming the tools it did not match.
 
 Embeddings: feature hashing. Lower-cased Unicode word tokens (so Ukrainian and English both
 work), a 5-letter prefix as a crude stem (Ukrainian inflects heavily), and character trigrams,
@@ -22,6 +29,7 @@ from collections.abc import AsyncGenerator
 
 import orjson
 
+from llm.providers import offline_tools
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
 from llm.types import ProviderInfo
 
@@ -88,62 +96,74 @@ def hash_embedding(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[floa
     return [v / norm for v in vector]
 
 
-def _text_of(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # OpenAI content parts
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict)).strip()
-    return "" if content is None else str(content)
-
-
-def _forced_function(params: dict) -> str | None:
+def _forced_function(params: dict) -> dict | None:
     tools = params.get("tools") or []
     choice = params.get("tool_choice")
+    name = None
     if isinstance(choice, dict):
-        return (choice.get("function") or {}).get("name")
-    if choice == "required" and tools:
-        return (tools[0].get("function") or {}).get("name")
-    return None
+        name = (choice.get("function") or {}).get("name")
+    elif choice == "required" and tools:
+        name = (tools[0].get("function") or {}).get("name")
+    if not name:
+        return None
+    function = next(
+        (t.get("function") or {} for t in tools if (t.get("function") or {}).get("name") == name),
+        {},
+    )
+    return {"name": name, "parameters": function.get("parameters") or {}}
 
 
-def build_reply(*, model: str, messages: list[dict], params: dict) -> dict:
-    """The deterministic assistant message for a request."""
+def _call(name: str, args: dict, messages: list[dict]) -> dict:
+    digest = hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return {
+        "id": f"call_offline_{digest[:16]}",
+        "type": "function",
+        "function": {"name": name, "arguments": orjson.dumps(args).decode()},
+    }
+
+
+async def build_reply(*, model: str, messages: list[dict], params: dict) -> dict:
+    """The deterministic assistant message for a request (see the module docstring)."""
+    label = f"[offline:{model}]"
     forced = _forced_function(params)
     if forced:
-        digest = hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": f"call_offline_{digest[:16]}",
-                    "type": "function",
-                    "function": {"name": forced, "arguments": "{}"},
-                }
-            ],
-        }
+        args = offline_tools.fill_arguments(
+            forced["parameters"],
+            ids=offline_tools.conversation_ids(messages),
+            message=offline_tools.latest_user_text(messages),
+        )
+        call = _call(forced["name"], args or {}, messages)
+        return {"role": "assistant", "content": None, "tool_calls": [call]}
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
-        results = [
-            _text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "tool"
-        ]
-        summary = " | ".join(r[:300] for r in reversed(results[:3]))
-        content = f"[offline:{model}] Tool results: {summary}"
-    else:
-        user_text = next(
-            (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"),
-            "",
-        )
-        quoted = user_text if len(user_text) <= 200 else user_text[:200] + "…"
-        content = f'[offline:{model}] You said: "{quoted}" ({len(messages)} message(s) in context).'
-        tool_names = [(t.get("function") or {}).get("name", "?") for t in params.get("tools") or []]
-        if tool_names:
-            content += " Tools available: " + ", ".join(tool_names) + "."
+        return {
+            "role": "assistant",
+            "content": f"{label} {offline_tools.summarise_tool_results(messages)}",
+        }
+    user_text = offline_tools.latest_user_text(messages)
+    tools = params.get("tools") or []
+    note = ""
+    if tools and params.get("tool_choice") != "none":
+        call, note = await offline_tools.choose_tool_call(messages=messages, tools=tools)
+        if call is not None:
+            return {
+                "role": "assistant",
+                "content": f"{label} Calling {note}.",
+                "tool_calls": [call],
+            }
+    quoted = user_text if len(user_text) <= 200 else user_text[:200] + "…"
+    content = f'{label} You said: "{quoted}" ({len(messages)} message(s) in context).'
+    tool_names = [(t.get("function") or {}).get("name", "?") for t in tools]
+    if tool_names:
+        content += " Tools available: " + ", ".join(tool_names) + f"; {note}."
+    memory = offline_tools.most_relevant_memory(messages)
+    if memory:
+        content += f" Relevant memory: {memory[:300]}"
     return {"role": "assistant", "content": content}
 
 
 def _prompt_tokens(messages: list[dict]) -> int:
-    return sum(count_tokens(_text_of(m.get("content"))) + 3 for m in messages)
+    return sum(count_tokens(offline_tools.text_of(m.get("content"))) + 3 for m in messages)
 
 
 class OfflineProvider:
@@ -156,7 +176,7 @@ class OfflineProvider:
         messages: list[dict],
         params: dict,
     ) -> ProviderChat:
-        message = build_reply(model=model, messages=messages, params=params)
+        message = await build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
         return ProviderChat(
             message=message,
@@ -179,7 +199,10 @@ class OfflineProvider:
         )
         if result.message.get("tool_calls"):
             calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
-            yield ProviderStreamEvent(delta={"role": "assistant", "tool_calls": calls})
+            delta = {"role": "assistant", "tool_calls": calls}
+            if result.message.get("content"):
+                delta["content"] = result.message["content"]
+            yield ProviderStreamEvent(delta=delta)
         else:
             yield ProviderStreamEvent(delta={"role": "assistant", "content": ""})
             for piece in re.findall(r"\S+\s*", result.message["content"]):
