@@ -136,7 +136,7 @@ def usage_series(*, since: dt.datetime, bucket: str = "hour") -> list[dict]:
         start = start.replace(hour=0)
     series, at, now = [], start, timezone.now()
     while at <= now:
-        row = found.get(at, {})
+        row = found.get(at, {})  # type: ignore[var-annotated]
         series.append(
             {
                 "at": at,

@@ -149,7 +149,8 @@ class ServiceTokenAdmin(admin.ModelAdmin):
         if obj.is_active:
             return format_html('<b style="color:{}">{}</b>', "#2e7d32", "active")
         return format_html(
-            '<b style="color:#c62828">revoked</b> {}', obj.revoked_at.strftime("%Y-%m-%d %H:%M")
+            '<b style="color:#c62828">revoked</b> {}',
+            obj.revoked_at.strftime("%Y-%m-%d %H:%M"),  # type: ignore[union-attr]
         )
 
     @admin.action(description="Revoke selected tokens")

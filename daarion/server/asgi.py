@@ -14,7 +14,7 @@ from daarion.server.startup import refuse_unsafe_start  # noqa: E402
 from toolcore.mcp.asgi import mount_mcp  # noqa: E402
 
 refuse_unsafe_start()
-django_application = mount_mcp(django_application)  # /mcp: see docs/toolcore-mcp.md
+django_application = mount_mcp(django_application)  # type: ignore[arg-type,assignment]  # /mcp: see docs/toolcore-mcp.md
 
 if settings.SERVE_STATIC:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler

@@ -27,7 +27,7 @@ from llm.gateway.attempts import AttemptFn, T, attempt_targets
 from llm.gateway.call import Call
 from llm.gateway.streaming import ChatStream, stream_connect
 from llm.models import RouteKind, UsageStatus
-from llm.providers import adapter_for
+from llm.providers import adapter_for, offline_tools
 from llm.providers.base import ProviderChat
 from llm.registry import TargetInfo, registry_get
 from llm.types import (
@@ -207,6 +207,10 @@ async def embed(
         latency_ms=round(accounted.latency_ms, 3),
         request_id=call.request_id,
     )
+
+
+# The offline provider chooses tools by embedding through the gateway (see offline_tools).
+offline_tools.use_gateway_embed(embed)
 
 
 def embedding_models() -> list[EmbeddingModelInfo]:

@@ -21,10 +21,15 @@ import hashlib
 import logging
 import math
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from django.conf import settings
+
+from llm.models import RouteKind
+from llm.providers.hashing import hash_embedding
+from llm.registry import registry_aget
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,16 @@ def latest_user_text(messages: list[dict]) -> str:
     )
 
 
+# The gateway's `embed`, handed down by the gateway when it is imported (the gateway sits above
+# the providers, so this module cannot import it).
+_gateway_embed: Callable[..., Awaitable[Any]] | None = None
+
+
+def use_gateway_embed(embed: Callable[..., Awaitable[Any]]) -> None:
+    global _gateway_embed
+    _gateway_embed = embed
+
+
 # --- choosing a tool ---------------------------------------------------------------------------
 def embedding_route() -> str:
     return getattr(settings, "LLM_OFFLINE_EMBEDDING_MODEL", "") or getattr(
@@ -71,20 +86,19 @@ def _threshold() -> float:
 async def _embed(*, query: str, documents: list[str]) -> list[list[float]]:
     """Vectors of `query` (always embedded: one logged gateway call per choice) and `documents`
     (cached per route), from the default embedding route; local hashing if that fails."""
-    from llm import gateway  # the gateway imports the providers: import on use
-    from llm.providers.offline import hash_embedding
-    from llm.registry import RouteKind, registry_aget
-
     route = embedding_route()
+    gateway_embed = _gateway_embed
+    if gateway_embed is None:
+        route = "local-hash"
     known = (await registry_aget()).routes.get(route)
     if known is None or known.kind != RouteKind.EMBEDDING:
         route = "local-hash"  # no such route here (e.g. a bare test database): no usage row
     missing = [t for t in dict.fromkeys(documents) if (route, t) not in _vector_cache]
     texts = [query, *missing]
     vectors: list[list[float]] | None = None
-    if route != "local-hash":
+    if route != "local-hash" and gateway_embed is not None:
         try:
-            vectors = (await gateway.embed(model=route, texts=texts)).vectors
+            vectors = (await gateway_embed(model=route, texts=texts)).vectors
         except Exception as exc:  # any route failure: the choice must still work offline
             logger.warning("offline tool choice: embedding route %r failed (%s)", route, exc)
             route = "local-hash"

@@ -50,7 +50,7 @@ async def execute_mcp(*, spec, args: dict[str, Any], ctx: ToolContext) -> Execut
     except MCPError as exc:
         kind = "invalid_args" if exc.code == types.INVALID_PARAMS else "upstream_error"
         raise ToolCallFailed(
-            kind,
+            kind,  # type: ignore[arg-type]
             f"The MCP server refused the call: {scrub(exc.message, secrets)[:MESSAGE_CHARS]}",
             details={"mcp_error_code": exc.code},
         ) from None

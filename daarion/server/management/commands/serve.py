@@ -54,7 +54,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         # A closed terminal (SIGHUP) shuts down like Ctrl-C, so the embedded database stops too.
         if signal.SIGHUP not in uvicorn.server.HANDLED_SIGNALS:
-            uvicorn.server.HANDLED_SIGNALS = (*uvicorn.server.HANDLED_SIGNALS, signal.SIGHUP)
+            uvicorn.server.HANDLED_SIGNALS = (*uvicorn.server.HANDLED_SIGNALS, signal.SIGHUP)  # type: ignore[assignment]
         # In-process, one worker: this process holds the embedded database, so when uvicorn
         # returns the database stops with it.
         config = uvicorn.Config(
