@@ -193,7 +193,7 @@ class McpServerAdmin(admin.ModelAdmin):
 
     @admin.display(description="tools", ordering="_tool_count")
     def tool_count(self, obj: McpServer) -> int:
-        return obj._tool_count
+        return obj._tool_count  # type: ignore[attr-defined]
 
     @admin.action(description="Import (or re-import) the tools of the selected MCP servers")
     def import_tools(self, request: HttpRequest, queryset) -> None:
