@@ -237,7 +237,7 @@ EXPORTED_FIELDS = (
 def tool_definition(tool: Tool) -> dict[str, Any]:
     """A tool's EXPORTED_FIELDS as plain data."""
     definition = {name: getattr(tool, name) for name in EXPORTED_FIELDS if name != "mcp_server"}
-    definition["mcp_server"] = tool.mcp_server.name if tool.mcp_server_id else None  # type: ignore[union-attr]
+    definition["mcp_server"] = tool.mcp_server.name if tool.mcp_server is not None else None
     return definition
 
 

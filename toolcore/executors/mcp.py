@@ -19,7 +19,7 @@ from toolcore.errors import ToolCallFailed
 from toolcore.executors import Execution
 from toolcore.mcp.client import GuardedTransport, blocked_in, mcp_connect, result_text, result_value
 from toolcore.schema import scrub
-from toolcore.types import ToolContext
+from toolcore.types import ToolContext, ToolErrorType
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ async def execute_mcp(*, spec, args: dict[str, Any], ctx: ToolContext) -> Execut
             f"The MCP server did not answer within {spec.timeout_seconds:g} s. Try again later.",
         ) from None
     except MCPError as exc:
-        kind = "invalid_args" if exc.code == types.INVALID_PARAMS else "upstream_error"
+        kind: ToolErrorType = (
+            "invalid_args" if exc.code == types.INVALID_PARAMS else "upstream_error"
+        )
         raise ToolCallFailed(
             kind,  # type: ignore[arg-type]
             f"The MCP server refused the call: {scrub(exc.message, secrets)[:MESSAGE_CHARS]}",

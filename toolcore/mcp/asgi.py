@@ -40,8 +40,9 @@ from toolcore.mcp.server import SCOPE_KEY, build_server
 logger = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MCP_PATH = "/mcp"
@@ -117,7 +118,7 @@ class McpEndpoint:
             manager = await self._manager()
             started = False
 
-            async def tracked_send(message: dict) -> None:
+            async def tracked_send(message: Message) -> None:
                 nonlocal started
                 started = started or message["type"] == "http.response.start"
                 await send(message)
@@ -201,7 +202,9 @@ async def _lifespan(receive: Receive, send: Send, endpoint: McpEndpoint) -> None
             return
 
 
-def mount_mcp(django_app: ASGIApp, *, endpoint: McpEndpoint | None = None) -> ASGIApp:
+def mount_mcp(
+    django_app: Callable[..., Awaitable[None]], *, endpoint: McpEndpoint | None = None
+) -> ASGIApp:
     """`django_app` with `/mcp` served by the MCP endpoint."""
     mcp_endpoint = endpoint or McpEndpoint()
 
