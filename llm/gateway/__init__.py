@@ -27,7 +27,7 @@ from llm.gateway.attempts import AttemptFn, T, attempt_targets
 from llm.gateway.call import Call
 from llm.gateway.streaming import ChatStream, stream_connect
 from llm.models import RouteKind, UsageStatus
-from llm.providers import adapter_for
+from llm.providers import adapter_for, offline_tools
 from llm.providers.base import ProviderChat
 from llm.registry import TargetInfo, registry_get
 from llm.types import (
@@ -217,3 +217,8 @@ def embedding_models() -> list[EmbeddingModelInfo]:
         for route in sorted(registry.routes.values(), key=lambda r: r.name)
         if route.kind == RouteKind.EMBEDDING and route.targets
     ]
+
+
+# The offline development provider chooses tools by meaning through this gateway's embedding
+# routes (usage-logged like any call); providers sit below the gateway, so it is handed over here.
+offline_tools.embedder_set(embed)

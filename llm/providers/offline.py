@@ -144,12 +144,14 @@ async def build_reply(*, model: str, messages: list[dict], params: dict) -> dict
     tools = params.get("tools") or []
     note = ""
     if tools and params.get("tool_choice") != "none":
-        call, note = await offline_tools.choose_tool_call(messages=messages, tools=tools)
-        if call is not None:
+        chosen, note = await offline_tools.choose_tool_call(
+            messages=messages, tools=tools, local=hash_embedding
+        )
+        if chosen is not None:
             return {
                 "role": "assistant",
                 "content": f"{label} Calling {note}.",
-                "tool_calls": [call],
+                "tool_calls": [chosen],
             }
     quoted = user_text if len(user_text) <= 200 else user_text[:200] + "…"
     content = f'{label} You said: "{quoted}" ({len(messages)} message(s) in context).'
