@@ -230,7 +230,7 @@ class UsageLogAdmin(admin.ModelAdmin):
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
         # A missing or empty parameter takes its default (a bookmarked or hand-written URL).
-        given = {key: value for key, value in request.GET.items() if value.strip()}  # type: ignore[union-attr]
+        given = {key: str(value) for key, value in request.GET.items() if str(value).strip()}
         form = UsageReportForm({**REPORT_DEFAULTS, **given})
         rows: list[dict] = []
         if form.is_valid():

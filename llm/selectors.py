@@ -119,8 +119,8 @@ def usage_series(*, since: dt.datetime, bucket: str = "hour") -> list[dict]:
     buckets included so a chart's x axis is time."""
     trunc = BUCKETS[bucket]
     step = dt.timedelta(hours=1) if bucket == "hour" else dt.timedelta(days=1)
-    found = {
-        row["at"]: row
+    found: dict[dt.datetime, dict] = {
+        row["at"]: dict(row)
         for row in UsageLog.objects.filter(created_at__gte=since)
         .annotate(at=trunc("created_at", tzinfo=dt.UTC))
         .values("at")
@@ -134,9 +134,10 @@ def usage_series(*, since: dt.datetime, bucket: str = "hour") -> list[dict]:
     start = start.replace(minute=0, second=0, microsecond=0)
     if bucket == "day":
         start = start.replace(hour=0)
-    series, at, now = [], start, timezone.now()
+    series: list[dict] = []
+    at, now = start, timezone.now()
     while at <= now:
-        row = found.get(at, {})  # type: ignore[var-annotated]
+        row = found.get(at) or {}
         series.append(
             {
                 "at": at,

@@ -146,11 +146,11 @@ class ServiceTokenAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="revoked_at")
     def status(self, obj: ServiceToken) -> str:
-        if obj.is_active:
+        if obj.revoked_at is None:
             return format_html('<b style="color:{}">{}</b>', "#2e7d32", "active")
         return format_html(
             '<b style="color:#c62828">revoked</b> {}',
-            obj.revoked_at.strftime("%Y-%m-%d %H:%M"),  # type: ignore[union-attr]
+            obj.revoked_at.strftime("%Y-%m-%d %H:%M"),
         )
 
     @admin.action(description="Revoke selected tokens")

@@ -164,7 +164,7 @@ def overview_view(request: HttpRequest, *, admin_site) -> HttpResponse:
     bucket, span = WINDOWS[window]
     since = now - span
     series = usage_series(since=since, bucket=bucket)
-    usage_since = {"created_at__gte": since.strftime("%Y-%m-%d %H:%M:%S")}
+    usage_since = {"created_at__gte": since.isoformat(timespec="seconds")}
     top_agents = usage_top(since=since, field="agent_id")
     top_models = usage_top(since=since, field="model")
     for row in top_agents:

@@ -209,10 +209,6 @@ async def embed(
     )
 
 
-# The offline provider chooses tools by embedding through the gateway (see offline_tools).
-offline_tools.use_gateway_embed(embed)
-
-
 def embedding_models() -> list[EmbeddingModelInfo]:
     """Logical embedding routes and their dimensions (sync; for admin choices and checks)."""
     registry = registry_get()
@@ -221,3 +217,8 @@ def embedding_models() -> list[EmbeddingModelInfo]:
         for route in sorted(registry.routes.values(), key=lambda r: r.name)
         if route.kind == RouteKind.EMBEDDING and route.targets
     ]
+
+
+# The offline development provider chooses tools by meaning through this gateway's embedding
+# routes (usage-logged like any call); providers sit below the gateway, so it is handed over here.
+offline_tools.embedder_set(embed)

@@ -2,9 +2,10 @@
 
 - Choosing: the latest user message and each offered tool's name + description are embedded
   through the gateway's default embedding route (whatever `MEMORY_DEFAULT_EMBEDDING_MODEL` names,
-  or `LLM_OFFLINE_EMBEDDING_MODEL`); the best tool by cosine similarity is called when it scores at
-  least `LLM_OFFLINE_TOOL_THRESHOLD`. If that route fails, the local feature-hashing embedding
-  stands in, so the choice never needs the network.
+  or `LLM_OFFLINE_EMBEDDING_MODEL`) with the gateway's `embed` (registered by llm.gateway); the
+  best tool by cosine similarity is called when it scores at least `LLM_OFFLINE_TOOL_THRESHOLD`.
+  If that route fails, the local feature-hashing embedding stands in, so the choice never needs
+  the network.
 - Arguments: only the schema's required properties are filled, from the agent's context (ids like
   `microdao:…` / `agent:…` found in the conversation, normally the runtime's system message), the
   user's message for free-text fields, and schema defaults/enums/minimums. A tool whose required
@@ -27,9 +28,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from llm.models import RouteKind
-from llm.providers.hashing import hash_embedding
-from llm.registry import registry_aget
+from llm.registry import RouteKind, registry_aget
+from llm.types import EmbeddingResult
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,17 @@ _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _LABEL_KEYS = ("name", "title", "display_name", "label", "id")
 _MAX_RECORDS = 5
 _MAX_ITEMS = 8
+LocalEmbed = Callable[[str], list[float]]
+# The gateway's `embed`, registered by llm.gateway when it loads (providers sit below the gateway
+# and do not import it); None until then, and the choice then embeds locally.
+_embedder: Callable[..., Awaitable[EmbeddingResult]] | None = None
+
+
+def embedder_set(embed: Callable[..., Awaitable[EmbeddingResult]] | None) -> None:
+    global _embedder
+    _embedder = embed
+
+
 # Tool-description vectors per (route, text): tools rarely change, and each turn offers them again.
 _vector_cache: dict[tuple[str, str], list[float]] = {}
 _VECTOR_CACHE_MAX = 512
@@ -62,16 +73,6 @@ def latest_user_text(messages: list[dict]) -> str:
     )
 
 
-# The gateway's `embed`, handed down by the gateway when it is imported (the gateway sits above
-# the providers, so this module cannot import it).
-_gateway_embed: Callable[..., Awaitable[Any]] | None = None
-
-
-def use_gateway_embed(embed: Callable[..., Awaitable[Any]]) -> None:
-    global _gateway_embed
-    _gateway_embed = embed
-
-
 # --- choosing a tool ---------------------------------------------------------------------------
 def embedding_route() -> str:
     return getattr(settings, "LLM_OFFLINE_EMBEDDING_MODEL", "") or getattr(
@@ -83,29 +84,26 @@ def _threshold() -> float:
     return float(getattr(settings, "LLM_OFFLINE_TOOL_THRESHOLD", DEFAULT_THRESHOLD))
 
 
-async def _embed(*, query: str, documents: list[str]) -> list[list[float]]:
+async def _embed(*, query: str, documents: list[str], local: LocalEmbed) -> list[list[float]]:
     """Vectors of `query` (always embedded: one logged gateway call per choice) and `documents`
-    (cached per route), from the default embedding route; local hashing if that fails."""
+    (cached per route), from the default embedding route; `local` if that fails."""
     route = embedding_route()
-    gateway_embed = _gateway_embed
-    if gateway_embed is None:
-        route = "local-hash"
     known = (await registry_aget()).routes.get(route)
-    if known is None or known.kind != RouteKind.EMBEDDING:
-        route = "local-hash"  # no such route here (e.g. a bare test database): no usage row
+    if _embedder is None or known is None or known.kind != RouteKind.EMBEDDING:
+        route = "local-hash"  # no gateway or no such route (a bare test database): no usage row
     missing = [t for t in dict.fromkeys(documents) if (route, t) not in _vector_cache]
     texts = [query, *missing]
     vectors: list[list[float]] | None = None
-    if route != "local-hash" and gateway_embed is not None:
+    if route != "local-hash" and _embedder is not None:
         try:
-            vectors = (await gateway_embed(model=route, texts=texts)).vectors
+            vectors = (await _embedder(model=route, texts=texts)).vectors
         except Exception as exc:  # any route failure: the choice must still work offline
             logger.warning("offline tool choice: embedding route %r failed (%s)", route, exc)
             route = "local-hash"
             missing = [t for t in dict.fromkeys(documents) if (route, t) not in _vector_cache]
             texts = [query, *missing]
     if vectors is None:
-        vectors = [hash_embedding(t) for t in texts]
+        vectors = [local(t) for t in texts]
     if len(_vector_cache) > _VECTOR_CACHE_MAX:
         _vector_cache.clear()
     _vector_cache.update({(route, t): v for t, v in zip(missing, vectors[1:], strict=True)})
@@ -124,13 +122,16 @@ def _tool_text(function: dict) -> str:
     return f"{re.sub(r'[._-]+', ' ', name)}: {function.get('description') or ''}".strip()
 
 
-async def rank_tools(*, query: str, tools: list[dict]) -> list[tuple[float, dict]]:
+async def rank_tools(
+    *, query: str, tools: list[dict], local: LocalEmbed
+) -> list[tuple[float, dict]]:
     """(similarity, function) for each offered function tool, best first (ties keep order)."""
     functions = [t.get("function") or {} for t in tools if t.get("type", "function") == "function"]
     functions = [f for f in functions if f.get("name")]
     if not functions or not query.strip():
         return []
-    vectors = await _embed(query=query, documents=[_tool_text(f) for f in functions])
+    documents = [_tool_text(f) for f in functions]
+    vectors = await _embed(query=query, documents=documents, local=local)
     scored = [
         (_cosine(vectors[0], v), i, f)
         for i, (v, f) in enumerate(zip(vectors[1:], functions, strict=True))
@@ -199,10 +200,12 @@ def fill_arguments(schema: dict, *, ids: dict[str, str], message: str) -> dict |
     return args
 
 
-async def choose_tool_call(*, messages: list[dict], tools: list[dict]) -> tuple[dict | None, str]:
+async def choose_tool_call(
+    *, messages: list[dict], tools: list[dict], local: LocalEmbed
+) -> tuple[dict | None, str]:
     """The tool call to make for the latest user message, and a note on why (or why not)."""
     message = latest_user_text(messages)
-    ranked = await rank_tools(query=message, tools=tools)
+    ranked = await rank_tools(query=message, tools=tools, local=local)
     threshold = _threshold()
     ids = conversation_ids(messages)
     unfillable = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from llm import gateway  # noqa: F401  (loading the gateway hands its `embed` to the provider)
 from llm.models import UsageLog
 from llm.providers import offline_tools
 from llm.providers.offline import build_reply

@@ -52,7 +52,7 @@ async def execute_mcp(*, spec, args: dict[str, Any], ctx: ToolContext) -> Execut
             "invalid_args" if exc.code == types.INVALID_PARAMS else "upstream_error"
         )
         raise ToolCallFailed(
-            kind,  # type: ignore[arg-type]
+            kind,
             f"The MCP server refused the call: {scrub(exc.message, secrets)[:MESSAGE_CHARS]}",
             details={"mcp_error_code": exc.code},
         ) from None

@@ -124,7 +124,7 @@ class McpEndpoint:
                 await send(message)
 
             try:
-                await manager.handle_request(scope, receive, tracked_send)  # type: ignore[arg-type]
+                await manager.handle_request(scope, receive, tracked_send)
             except Exception:  # the SDK answers protocol errors itself; this is a bug or outage
                 logger.exception("MCP request failed")
                 if not started:

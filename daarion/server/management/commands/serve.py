@@ -53,8 +53,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Serving on {url}/ (admin at /admin/). Ctrl-C stops.")
         self.stdout.flush()
         # A closed terminal (SIGHUP) shuts down like Ctrl-C, so the embedded database stops too.
-        if signal.SIGHUP not in uvicorn.server.HANDLED_SIGNALS:
-            uvicorn.server.HANDLED_SIGNALS = (*uvicorn.server.HANDLED_SIGNALS, signal.SIGHUP)  # type: ignore[assignment]
+        handled: tuple[signal.Signals, ...] = uvicorn.server.HANDLED_SIGNALS
+        if signal.SIGHUP not in handled:
+            uvicorn.server.HANDLED_SIGNALS = (*handled, signal.SIGHUP)  # type: ignore[assignment]
         # In-process, one worker: this process holds the embedded database, so when uvicorn
         # returns the database stops with it.
         config = uvicorn.Config(
