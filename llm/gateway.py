@@ -262,6 +262,7 @@ async def _try_targets(call: _Call, route: RouteInfo, attempt_fn):
     targets = route.ordered_targets()
     retries = _setting("LLM_RETRIES_PER_TARGET", 1)
     last_error: errors.ProviderError | None = None
+    failures: list[errors.ProviderError] = []  # every failed attempt, to spot "all 429"
     for index, target in enumerate(targets):
         name = target.provider.name
         if not breaker.allow(name):
@@ -275,6 +276,7 @@ async def _try_targets(call: _Call, route: RouteInfo, attempt_fn):
                 value = await attempt_fn(target)
             except errors.ProviderError as exc:
                 last_error = exc
+                failures.append(exc)
                 _attempt_failed(call, target, exc, t0)
                 if not exc.fallback:
                     breaker.record_success(name)  # it answered: the request was at fault
@@ -303,12 +305,26 @@ async def _try_targets(call: _Call, route: RouteInfo, attempt_fn):
         )
         error.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         raise error
+    if failures and all(isinstance(e, errors.ProviderRateLimited) for e in failures):
+        raise _all_rate_limited(route, call, failures)
     reasons = "; ".join(
         f"{a.provider}/{a.physical_model}: {a.outcome}" + (f" ({a.detail})" if a.detail else "")
         for a in call.attempts
     )
     raise errors.AllTargetsFailed(
         f"All targets of model '{route.name}' failed: {reasons}",
+        details={"attempts": [a.as_dict() for a in call.attempts]},
+    )
+
+
+def _all_rate_limited(
+    route: RouteInfo, call: _Call, failures: list[errors.ProviderError]
+) -> errors.AllTargetsRateLimited:
+    """Every attempt was a 429: answer 429 with the smallest Retry-After, so clients wait."""
+    waits = [e.retry_after for e in failures if getattr(e, "retry_after", None) is not None]
+    return errors.AllTargetsRateLimited(
+        f"Every provider of model '{route.name}' is rate limiting (HTTP 429).",
+        retry_after=min(waits) if waits else 1.0,
         details={"attempts": [a.as_dict() for a in call.attempts]},
     )
 
@@ -398,6 +414,7 @@ async def chat(request: ChatRequest) -> ChatResult:
         attempts=[a.as_dict() for a in call.attempts],
         request_id=call.request_id,
         model=request.model,
+        extra=reply.extra,
     )
 
 
@@ -520,10 +537,12 @@ async def _relay(
     events: AsyncIterator[ProviderStreamEvent],
     first: ProviderStreamEvent,
 ) -> AsyncIterator[ChatChunk]:
-    content: list[str] = []
+    content: list[str] = []  # choice 0's text (the final message is choice 0, as in chat())
+    reasoning: list[str] = []  # choice 0's reasoning_content (DeepSeek, vLLM, …)
     tool_calls: dict[int, dict] = {}
     finish_reason: str | None = None
     usage: dict | None = None
+    fingerprint: str | None = None
     provider, physical = target.provider.name, target.physical_model
 
     def tokens() -> tuple[int, int]:
@@ -551,6 +570,8 @@ async def _relay(
             wait=wait,
         )
         message: dict = {"role": "assistant", "content": "".join(content) or None}
+        if reasoning:
+            message["reasoning_content"] = "".join(reasoning)
         if tool_calls:
             message["tool_calls"] = [tool_calls[i] for i in sorted(tool_calls)]
         result = ChatResult(
@@ -569,6 +590,7 @@ async def _relay(
             attempts=[a.as_dict() for a in call.attempts],
             request_id=call.request_id,
             model=request.model,
+            extra={k: v for k, v in (("usage", usage), ("system_fingerprint", fingerprint)) if v},
         )
         return result, committed
 
@@ -577,14 +599,18 @@ async def _relay(
         while event is not None:
             if event.usage:
                 usage = event.usage
-            if event.delta or event.finish_reason:
+            fingerprint = event.system_fingerprint or fingerprint
+            if event.delta or event.finish_reason or event.logprobs:
                 delta = event.delta or {}
-                if delta.get("content"):
-                    content.append(delta["content"])
-                if delta.get("tool_calls"):
-                    _merge_tool_calls(tool_calls, delta["tool_calls"])
-                if event.finish_reason:
-                    finish_reason = event.finish_reason
+                if event.index == 0:
+                    if delta.get("content"):
+                        content.append(delta["content"])
+                    if delta.get("reasoning_content"):
+                        reasoning.append(delta["reasoning_content"])
+                    if delta.get("tool_calls"):
+                        _merge_tool_calls(tool_calls, delta["tool_calls"])
+                    if event.finish_reason:
+                        finish_reason = event.finish_reason
                 yield ChatChunk(
                     request_id=call.request_id,
                     model=request.model,
@@ -592,6 +618,9 @@ async def _relay(
                     finish_reason=event.finish_reason,
                     provider=provider,
                     physical_model=physical,
+                    index=event.index,
+                    logprobs=event.logprobs,
+                    system_fingerprint=event.system_fingerprint,
                 )
             event = await anext(events, None)
         result, committed = finish(UsageStatus.OK)
@@ -630,15 +659,18 @@ async def chat_stream(request: ChatRequest) -> AsyncIterator[ChatChunk]:
 async def embed(
     *,
     model: str,
-    texts: list[str],
+    texts: list[str] | list[list[int]],
     agent_id: str | None = None,
     microdao_id: str | None = None,
     request_id: str | None = None,
+    dimensions: int | None = None,
 ) -> EmbeddingResult:
     """Embed `texts` (batched upstream) with the embedding route `model`; one UsageLog row.
 
-    Embeddings are not counted against the agent's chat rate limit (memory indexing would
-    exhaust it) but do count towards the microDAO budget.
+    `texts` may be token arrays (OpenAI's input form; /v1 sends them only to routes whose
+    providers accept tokens). `dimensions` is the caller's request: honoured or refused by the
+    provider, never ignored. Embeddings are not counted against the agent's chat rate limit
+    (memory indexing would exhaust it) but do count towards the microDAO budget.
     """
     call = _Call(
         kind=RouteKind.EMBEDDING,
@@ -648,8 +680,11 @@ async def embed(
         microdao_id=microdao_id or "",
     )
     try:
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise errors.InvalidLlmRequest("'texts' must be a list of strings.")
+        if not isinstance(texts, list) or not all(
+            isinstance(t, str) or (isinstance(t, list) and all(type(i) is int for i in t))
+            for t in texts
+        ):
+            raise errors.InvalidLlmRequest("'texts' must be a list of strings or token arrays.")
         if not texts:
             raise errors.InvalidLlmRequest("'texts' must not be empty.")
         route = await _admit(
@@ -672,6 +707,7 @@ async def embed(
                     model=target.physical_model,
                     texts=texts[start : start + batch],
                     dimensions=target.dimensions,
+                    requested_dimensions=dimensions,
                 )
                 vectors.extend(part.vectors)
                 prompt_tokens += part.prompt_tokens

@@ -142,6 +142,11 @@ def build_reply(*, model: str, messages: list[dict], params: dict) -> dict:
     return {"role": "assistant", "content": content}
 
 
+def _choices(params: dict) -> int:
+    n = params.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
 def _prompt_tokens(messages: list[dict]) -> int:
     return sum(count_tokens(_text_of(m.get("content"))) + 3 for m in messages)
 
@@ -152,25 +157,37 @@ class OfflineProvider:
     ) -> ProviderChat:
         message = build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
+        finish_reason = "tool_calls" if message.get("tool_calls") else "stop"
+        n = _choices(params)
+        extra = {}
+        if n > 1:  # deterministic: n identical choices, each counted
+            extra["choices"] = [
+                {"index": i, "message": message, "finish_reason": finish_reason, "logprobs": None}
+                for i in range(n)
+            ]
         return ProviderChat(
             message=message,
-            finish_reason="tool_calls" if message.get("tool_calls") else "stop",
+            finish_reason=finish_reason,
             prompt_tokens=_prompt_tokens(messages),
-            completion_tokens=count_tokens(completion),
+            completion_tokens=count_tokens(completion) * n,
+            extra=extra,
         )
 
     async def chat_stream(
         self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
     ) -> AsyncIterator[ProviderStreamEvent]:
         result = await self.chat(provider=provider, model=model, messages=messages, params=params)
-        if result.message.get("tool_calls"):
-            calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
-            yield ProviderStreamEvent(delta={"role": "assistant", "tool_calls": calls})
-        else:
-            yield ProviderStreamEvent(delta={"role": "assistant", "content": ""})
-            for piece in re.findall(r"\S+\s*", result.message["content"]):
-                yield ProviderStreamEvent(delta={"content": piece})
-        yield ProviderStreamEvent(finish_reason=result.finish_reason)
+        for index in range(_choices(params)):
+            if result.message.get("tool_calls"):
+                calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
+                yield ProviderStreamEvent(
+                    delta={"role": "assistant", "tool_calls": calls}, index=index
+                )
+            else:
+                yield ProviderStreamEvent(delta={"role": "assistant", "content": ""}, index=index)
+                for piece in re.findall(r"\S+\s*", result.message["content"]):
+                    yield ProviderStreamEvent(delta={"content": piece}, index=index)
+            yield ProviderStreamEvent(finish_reason=result.finish_reason, index=index)
         yield ProviderStreamEvent(
             usage={
                 "prompt_tokens": result.prompt_tokens,
@@ -179,9 +196,16 @@ class OfflineProvider:
         )
 
     async def embed(
-        self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
+        self,
+        *,
+        provider: ProviderInfo,
+        model: str,
+        texts: list[str],
+        dimensions: int | None,
+        requested_dimensions: int | None = None,
     ) -> ProviderEmbeddings:
-        dims = dimensions or DEFAULT_DIMENSIONS
+        # Feature hashing works at any size, so a requested `dimensions` is honoured.
+        dims = requested_dimensions or dimensions or DEFAULT_DIMENSIONS
 
         def compute() -> ProviderEmbeddings:
             return ProviderEmbeddings(
