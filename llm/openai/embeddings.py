@@ -4,8 +4,9 @@ OpenAI accepts `input` as a string, strings, one token array or token arrays; La
 `OpenAIEmbeddings()` sends token arrays by default (it splits long texts with tiktoken).
 Token arrays go as they are to routes whose every provider speaks OpenAI's wire protocol;
 for a route with a text-only provider (offline, Ollama, DeepSeek) they are decoded with the
-tiktoken encoding the client used, when tiktoken and its BPE file are available offline
-(TIKTOKEN_CACHE_DIR), and otherwise refused with a 400 that names the client option.
+tiktoken encoding the client used, when tiktoken is installed and its BPE file is on disk
+(settings.LLM_TIKTOKEN_DIR, else $TIKTOKEN_CACHE_DIR; litellm ships cl100k_base), and otherwise
+refused with a 400 that names the client option.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import hashlib
 import logging
+import os
 import struct
+from pathlib import Path
+
+from django.conf import settings
 
 from daarion.common.errors import BadRequest
 from llm.models import ProviderKind
@@ -25,6 +31,7 @@ logger = logging.getLogger(__name__)
 # Kinds whose /embeddings take token arrays as OpenAI's does (vLLM, LiteLLM, OpenAI itself).
 TOKEN_INPUT_KINDS = frozenset({ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE})
 _FALLBACK_ENCODING = "cl100k_base"  # what LangChain and tiktoken use for unknown model names
+_BPE_BASE_URL = "https://openaipublic.blob.core.windows.net/encodings"  # tiktoken's cache key
 
 
 class EmbeddingInputError(BadRequest):
@@ -53,25 +60,46 @@ def normalise_input(value) -> list[str] | list[list[int]]:
     )
 
 
+def _tokenizer_dir() -> str:
+    return getattr(settings, "LLM_TIKTOKEN_DIR", "") or os.environ.get("TIKTOKEN_CACHE_DIR", "")
+
+
 @functools.lru_cache(maxsize=8)
-def _encoding(model: str):
-    """The tiktoken encoding for `model` (as the client picked it), or None if unavailable."""
+def _encoding(model: str, directory: str):
+    """The tiktoken encoding the client used for `model`, if its BPE file is in `directory`.
+
+    Never downloads: tiktoken would fetch the file from the internet on first use, which a
+    request must not do. The file name is tiktoken's cache key (the SHA-1 of its URL).
+    """
+    if not directory:
+        return None
     try:
         import tiktoken
     except ImportError:
         return None
     try:
-        try:
-            return tiktoken.encoding_for_model(model)
-        except KeyError:
-            return tiktoken.get_encoding(_FALLBACK_ENCODING)
-    except Exception as exc:  # no BPE file offline (tiktoken downloads it on first use)
-        logger.warning("no offline tiktoken encoding for %r: %s", model, type(exc).__name__)
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        name = _FALLBACK_ENCODING
+    url = f"{_BPE_BASE_URL}/{name}.tiktoken"
+    if not (Path(directory) / hashlib.sha1(url.encode()).hexdigest()).is_file():  # noqa: S324
         return None
+    previous = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = directory  # where tiktoken reads its cache
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception as exc:  # a corrupt file: treat as unavailable
+        logger.warning("tiktoken encoding %s unusable: %s", name, type(exc).__name__)
+        return None
+    finally:
+        if previous is None:
+            os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = previous
 
 
 def tokens_decode(model: str, arrays: list[list[int]]) -> list[str]:
-    encoding = _encoding(model)
+    encoding = _encoding(model, _tokenizer_dir())
     if encoding is None:
         raise EmbeddingInputError(
             f"Model '{model}' takes text, and this gateway has no tokenizer to turn token "
