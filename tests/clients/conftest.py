@@ -67,6 +67,7 @@ def gateway(live_server_url, upstream, settings):  # noqa: F811
     _, key = make_service_token(scopes=["llm"], agent=agent)
     return SimpleNamespace(
         base_url=f"{live_server_url}/v1",
+        upstream_url=upstream.url,
         api_key=key,
         chat=CHAT_MODEL,
         embedding=EMBEDDING_MODEL,
