@@ -7,6 +7,7 @@ Thin: parse, pick the agent the caller may act as, call llm.gateway, shape the a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -31,8 +32,6 @@ def _json(data: dict, status: int = 200) -> HttpResponse:
 
 
 def _default(value):
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(type(value).__name__)

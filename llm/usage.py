@@ -31,6 +31,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection, connections
 
+from daarion.common.process_state import register_reset
 from llm.models import UsageLog
 
 logger = logging.getLogger(__name__)
@@ -268,10 +269,6 @@ def usage_record(row: UsageRow, *, wait: bool = False) -> asyncio.Future | None:
 
     With `wait=True` (inside a running loop) returns a future set once the row is committed.
     """
-    from llm.budget import budget_note_spend  # local import: budget reads usage rows
-
-    if row.microdao_id and row.cost_usd:
-        budget_note_spend(microdao_id=row.microdao_id, cost=row.cost_usd)
     return usage_writer.submit(row, wait=wait)
 
 
@@ -286,6 +283,7 @@ async def usage_wait(future: asyncio.Future | None) -> None:
         logger.error("usage row not committed within %.1fs; kept queued for retry", timeout)
 
 
+@register_reset  # (tests) a test's usage rows are written before the next test starts
 def usage_flush(timeout: float = 30.0) -> bool:
     return usage_writer.flush(timeout)
 

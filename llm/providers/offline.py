@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
-from llm.registry import ProviderInfo
+from llm.types import ProviderInfo
 
 DEFAULT_DIMENSIONS = 384
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -153,7 +153,13 @@ def _prompt_tokens(messages: list[dict]) -> int:
 
 class OfflineProvider:
     async def chat(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> ProviderChat:
         message = build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
@@ -174,9 +180,17 @@ class OfflineProvider:
         )
 
     async def chat_stream(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> AsyncIterator[ProviderStreamEvent]:
-        result = await self.chat(provider=provider, model=model, messages=messages, params=params)
+        result = await self.chat(
+            provider=provider, api_key=api_key, model=model, messages=messages, params=params
+        )
         for index in range(_choices(params)):
             if result.message.get("tool_calls"):
                 calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
@@ -199,6 +213,7 @@ class OfflineProvider:
         self,
         *,
         provider: ProviderInfo,
+        api_key: str | None,
         model: str,
         texts: list[str],
         dimensions: int | None,

@@ -17,7 +17,7 @@ import pytest
 
 from tests.clients.scripted_upstream import scripted_upstream
 from tests.factories import AgentFactory, make_service_token
-from tests.llm.conftest import _fresh_gateway_state, live_server_url  # noqa: F401
+from tests.llm.conftest import _fast_retries, live_server_url  # noqa: F401
 from tests.llm.factories import ProviderFactory, make_route
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
