@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from llm import errors
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
 from llm.types import ProviderInfo
 
@@ -161,6 +162,10 @@ class OfflineProvider:
         messages: list[dict],
         params: dict,
     ) -> ProviderChat:
+        if params.get("logprobs"):  # refused, never silently dropped (SPEC 4.1)
+            raise errors.ProviderBadRequest(
+                f"{provider.name}: the offline provider has no logprobs", status_code=400
+            )
         message = build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
         finish_reason = "tool_calls" if message.get("tool_calls") else "stop"

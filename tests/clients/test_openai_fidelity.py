@@ -102,6 +102,9 @@ def test_n_with_the_offline_provider_and_invalid_n(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="offline-chat", messages=USER, n=0)
     assert caught.value.param == "n"
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="offline-chat", messages=USER, logprobs=True)
+    assert "logprobs" in refused.value.message
 
 
 # 4. dimensions ---------------------------------------------------------------------------------
