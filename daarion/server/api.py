@@ -22,6 +22,7 @@ from daarion.runtime.api import router as runtime_router
 from daarion.server.auth import ServiceAuth
 from llm.api import internal_router as llm_router
 from llm.api import openai_router
+from llm.openai.errors import install_openai_error_handlers
 from memory.api import router as memory_router
 from toolcore.api import router as tools_router
 
@@ -112,4 +113,4 @@ openai_api = NinjaAPI(
     docs_decorator=staff_member_required,
 )
 openai_api.add_router("", openai_router, auth=ServiceAuth("llm"), tags=["openai"])
-_install_error_handlers(openai_api)
+install_openai_error_handlers(openai_api)  # OpenAI's error shape; 400 for invalid requests

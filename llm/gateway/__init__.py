@@ -116,6 +116,7 @@ async def chat(request: ChatRequest) -> ChatResult:
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
         accounted=accounted,
+        extra=reply.extra,
     )
 
 
@@ -151,15 +152,18 @@ async def chat_stream(request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
 async def embed(
     *,
     model: str,
-    texts: list[str],
+    texts: list[str] | list[list[int]],
     agent_id: str | None = None,
     microdao_id: str | None = None,
     request_id: str | None = None,
+    dimensions: int | None = None,
 ) -> EmbeddingResult:
     """Embed `texts` (batched upstream) with the embedding route `model`; one UsageLog row.
 
-    Embeddings are not counted against the agent's chat rate limit (memory indexing would
-    exhaust it) but do count towards the microDAO budget.
+    `texts` may be token arrays (OpenAI's input form; /v1 sends them only to routes whose
+    providers accept tokens). `dimensions` is the caller's request: honoured or refused by the
+    provider, never ignored. Embeddings are not counted against the agent's chat rate limit
+    (memory indexing would exhaust it) but do count towards the microDAO budget.
     """
     call = Call(
         kind=RouteKind.EMBEDDING,
@@ -181,6 +185,7 @@ async def embed(
                 model=target.physical_model,
                 texts=texts[start : start + batch],
                 dimensions=target.dimensions,
+                requested_dimensions=dimensions,
             )
             vectors.extend(part.vectors)
             prompt_tokens += part.prompt_tokens

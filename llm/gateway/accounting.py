@@ -144,6 +144,7 @@ def chat_result(
     prompt_tokens: int,
     completion_tokens: int,
     accounted: Accounted,
+    extra: dict | None = None,
 ) -> ChatResult:
     target = call.target
     return ChatResult(
@@ -162,4 +163,5 @@ def chat_result(
         attempts=call.attempt_dicts(),
         request_id=call.request_id,
         model=call.model,
+        extra=extra or {},
     )

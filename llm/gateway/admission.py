@@ -35,9 +35,12 @@ def chat_request_validate(request: ChatRequest) -> None:
         raise errors.InvalidLlmRequest("'params' must be an object.")
 
 
-def embed_texts_validate(texts: list[str]) -> None:
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise errors.InvalidLlmRequest("'texts' must be a list of strings.")
+def embed_texts_validate(texts: list[str] | list[list[int]]) -> None:
+    if not isinstance(texts, list) or not all(
+        isinstance(t, str) or (isinstance(t, list) and all(type(i) is int for i in t))
+        for t in texts
+    ):
+        raise errors.InvalidLlmRequest("'texts' must be a list of strings or token arrays.")
     if not texts:
         raise errors.InvalidLlmRequest("'texts' must not be empty.")
 

@@ -29,6 +29,7 @@ from collections.abc import AsyncGenerator
 
 import orjson
 
+from llm import errors
 from llm.providers import offline_tools
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
 from llm.types import ProviderInfo
@@ -164,6 +165,11 @@ async def build_reply(*, model: str, messages: list[dict], params: dict) -> dict
     return {"role": "assistant", "content": content}
 
 
+def _choices(params: dict) -> int:
+    n = params.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
 def _prompt_tokens(messages: list[dict]) -> int:
     return sum(count_tokens(offline_tools.text_of(m.get("content"))) + 3 for m in messages)
 
@@ -178,13 +184,26 @@ class OfflineProvider:
         messages: list[dict],
         params: dict,
     ) -> ProviderChat:
+        if params.get("logprobs"):  # refused, never silently dropped
+            raise errors.ProviderBadRequest(
+                f"{provider.name}: the offline provider has no logprobs", status_code=400
+            )
         message = await build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
+        finish_reason = "tool_calls" if message.get("tool_calls") else "stop"
+        n = _choices(params)
+        extra = {}
+        if n > 1:  # deterministic: n identical choices, each counted
+            extra["choices"] = [
+                {"index": i, "message": message, "finish_reason": finish_reason, "logprobs": None}
+                for i in range(n)
+            ]
         return ProviderChat(
             message=message,
-            finish_reason="tool_calls" if message.get("tool_calls") else "stop",
+            finish_reason=finish_reason,
             prompt_tokens=_prompt_tokens(messages),
-            completion_tokens=count_tokens(completion),
+            completion_tokens=count_tokens(completion) * n,
+            extra=extra,
         )
 
     async def chat_stream(
@@ -199,17 +218,18 @@ class OfflineProvider:
         result = await self.chat(
             provider=provider, api_key=api_key, model=model, messages=messages, params=params
         )
-        if result.message.get("tool_calls"):
-            calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
-            delta = {"role": "assistant", "tool_calls": calls}
-            if result.message.get("content"):
-                delta["content"] = result.message["content"]
-            yield ProviderStreamEvent(delta=delta)
-        else:
-            yield ProviderStreamEvent(delta={"role": "assistant", "content": ""})
-            for piece in re.findall(r"\S+\s*", result.message["content"]):
-                yield ProviderStreamEvent(delta={"content": piece})
-        yield ProviderStreamEvent(finish_reason=result.finish_reason)
+        for index in range(_choices(params)):
+            if result.message.get("tool_calls"):
+                calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
+                delta = {"role": "assistant", "tool_calls": calls}
+                if result.message.get("content"):
+                    delta["content"] = result.message["content"]
+                yield ProviderStreamEvent(delta=delta, index=index)
+            else:
+                yield ProviderStreamEvent(delta={"role": "assistant", "content": ""}, index=index)
+                for piece in re.findall(r"\S+\s*", result.message["content"]):
+                    yield ProviderStreamEvent(delta={"content": piece}, index=index)
+            yield ProviderStreamEvent(finish_reason=result.finish_reason, index=index)
         yield ProviderStreamEvent(
             usage={
                 "prompt_tokens": result.prompt_tokens,
@@ -223,15 +243,17 @@ class OfflineProvider:
         provider: ProviderInfo,
         api_key: str | None,
         model: str,
-        texts: list[str],
+        texts: list[str] | list[list[int]],
         dimensions: int | None,
+        requested_dimensions: int | None = None,
     ) -> ProviderEmbeddings:
-        dims = dimensions or DEFAULT_DIMENSIONS
+        # Feature hashing works at any size, so a requested `dimensions` is honoured.
+        dims = requested_dimensions or dimensions or DEFAULT_DIMENSIONS
 
         def compute() -> ProviderEmbeddings:
             return ProviderEmbeddings(
-                vectors=[hash_embedding(text, dims) for text in texts],
-                prompt_tokens=sum(count_tokens(text) for text in texts),
+                vectors=[hash_embedding(text, dims) for text in texts],  # type: ignore[arg-type]
+                prompt_tokens=sum(count_tokens(text) for text in texts),  # type: ignore[arg-type,misc]
             )
 
         if len(texts) > _INLINE_BATCH:
