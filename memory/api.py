@@ -242,3 +242,12 @@ async def delete_document(
         document_id=document_id, microdao_id=microdao_id, agent_id=agent_id
     )
     return {"deleted": str(document_id)}
+
+
+def _mount_facts() -> None:
+    from memory.facts.api import router as facts_router  # memory.facts imports memory.selectors
+
+    router.add_router("/facts", facts_router)
+
+
+_mount_facts()
