@@ -1,6 +1,10 @@
+import contextlib
+
 import uvicorn
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from daarion.common.worker_process import background_worker
 
 
 class Command(BaseCommand):
@@ -11,6 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--demo", action="store_true", help="Run bootstrap_demo first.")
         parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Do not start a background-job worker."
+        )
 
     def handle(self, *args, host: str, port: int, demo: bool, no_migrate: bool, **options) -> None:
         if not no_migrate:
@@ -18,6 +25,13 @@ class Command(BaseCommand):
             self.stdout.write("Database migrated.")
         if demo:
             call_command("bootstrap_demo", stdout=self.stdout)
+        with contextlib.ExitStack() as stack:
+            if not options["no_worker"]:  # after migrate: the worker polls the jobs table
+                stack.enter_context(background_worker())
+                self.stdout.write("Started one background-job worker (manage.py db_worker).")
+            self._serve(host=host, port=port)
+
+    def _serve(self, *, host: str, port: int) -> None:
         self.stdout.write(f"Serving on http://{host}:{port}/ (admin at /admin/). Ctrl-C stops.")
         self.stdout.flush()
         # In-process, one worker: this process holds the embedded database, so when uvicorn

@@ -1,0 +1,46 @@
+"""The other memory jobs on the queue: pending embeddings retried with backoff, reindex and
+knowledge ingestion enqueued by their commands and run by a worker."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django_tasks_db.models import DBTaskResult
+
+from memory.models import Document, Memory, ReindexJob
+from tests.memory.factories import FakeEmbeddingUpstream, make_remote_embed_route
+from tests.memory.facts.support import run_worker, store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_store_whose_embedding_failed_is_finished_by_a_job(tenants, settings):
+    embedder = FakeEmbeddingUpstream(dimensions=384)
+    with embedder.serve() as base_url:
+        make_remote_embed_route("remote-embed", base_url, 384)
+        settings.MEMORY_DEFAULT_EMBEDDING_MODEL = "remote-embed"
+        from memory.config import config_cache
+
+        config_cache.invalidate()
+        embedder.failing = True
+        memory_id = store("agent:sofia", "microdao:alpha", "the budget is 10k UAH")
+        assert Memory.objects.get(pk=memory_id).embedding_pending
+        job = DBTaskResult.objects.get(task_path="memory.tasks.memories_embed_pending")
+        assert job.run_after > job.enqueued_at  # backoff, not a hot loop
+        embedder.failing = False
+        DBTaskResult.objects.update(run_after=job.enqueued_at)
+        run_worker()
+    assert not Memory.objects.get(pk=memory_id).embedding_pending
+    assert DBTaskResult.objects.get(pk=job.pk).status == "SUCCESSFUL"
+
+
+def test_reindex_and_ingest_run_in_the_background(tenants, tmp_path):
+    (tmp_path / "a.md").write_text("# Treasury\nThe treasury multisig needs 3 of 5.\n")
+    call_command("ingest_kb", str(tmp_path), "--microdao", "microdao:alpha", "--background")
+    call_command("reindex_memories", "--microdao", "microdao:alpha", "--background")
+    assert DBTaskResult.objects.filter(status="READY").count() == 2
+    assert not Document.objects.exists()  # nothing ran in the command itself
+    run_worker()
+    assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
+    assert Document.objects.filter(microdao_id="microdao:alpha").count() == 1
+    assert ReindexJob.objects.get().status == "done"
