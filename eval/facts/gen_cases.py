@@ -1,4 +1,6 @@
-# One-off generator kept beside the fixture: `python eval/facts/gen_cases.py > eval/facts/cases.yaml`.
+"""The generator of cases.yaml: `python eval/facts/gen_cases.py > eval/facts/cases.yaml`."""
+
+# ruff: noqa: RUF001  (Ukrainian text: Cyrillic letters that look Latin are intended)
 import yaml
 
 C = []
@@ -214,7 +216,7 @@ S = [
         ],
     ),
 ]
-for i, (subj, fact, key, variants) in enumerate(S, 1):
+for i, (subj, _fact, key, variants) in enumerate(S, 1):
     steps = [(f"({n + 1}) {v}", [(subj, v)]) for n, v in enumerate(variants)]
     case(f"en-dup-{i:02d}", "en", "duplicate_restated", steps, [key])
 
@@ -436,7 +438,7 @@ US = [
         ],
     ),
 ]
-for i, (subj, fact, key, variants) in enumerate(US, 1):
+for i, (subj, _fact, key, variants) in enumerate(US, 1):
     steps = [(f"({n + 1}) {v}", [(subj, v)]) for n, v in enumerate(variants)]
     case(f"uk-dup-{i:02d}", "uk", "duplicate_restated", steps, [key])
 
