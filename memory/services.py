@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,8 +163,17 @@ async def memory_store_many(
     memories = [_new_memory(scope, item) for item in items]
     saved = await sync_to_async(_memories_insert)(memories=memories)
     to_embed = [MemoryRef.of(memory) for memory, _ in saved if memory.embedding_pending]
+    # Fact extraction is queued while the embedding call runs, so the store waits for the
+    # slower of the two, not for both (docs/memory-facts.md).
+    enqueue = sync_to_async(facts_enqueue)(memories=[m for m, created in saved if created])
     # New ones, and retries of stores whose embedding failed: try (again) now.
-    embedded = await memories_embed(memories=to_embed, agent_id=agent_id) if to_embed else set()
+    if to_embed:
+        embedded, _ = await asyncio.gather(
+            memories_embed(memories=to_embed, agent_id=agent_id), enqueue
+        )
+    else:
+        embedded = set()
+        await enqueue
     if still_pending := [memory.id for memory in to_embed if memory.id not in embedded]:
         await sync_to_async(embed_pending_enqueue)(memory_ids=still_pending)  # retried by a worker
     return [
@@ -181,14 +191,11 @@ def _memories_insert(*, memories: list[Memory]) -> list[tuple[Memory, bool]]:
     try:
         with transaction.atomic():
             Memory.objects.bulk_create(memories)
-            facts_enqueue(memories=memories)  # same transaction: stored ⇒ extraction queued
         return [(memory, True) for memory in memories]
     except IntegrityError:
         if all(memory.idempotency_key is None for memory in memories):
             raise
-    saved = [_memory_insert_one(memory) for memory in memories]
-    facts_enqueue(memories=[memory for memory, created in saved if created])
-    return saved
+    return [_memory_insert_one(memory) for memory in memories]
 
 
 def _memory_insert_one(memory: Memory) -> tuple[Memory, bool]:

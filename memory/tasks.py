@@ -42,8 +42,9 @@ def _retry_at(attempt: int) -> dt.datetime:
 
 
 def facts_enqueue(*, memories: Sequence) -> None:
-    """On the write path, inside the store's transaction: one job per store call, and only for
-    microDAOs with extraction on (then it costs one INSERT; off, nothing)."""
+    """On the write path, after the texts are committed: one job per store call, and only for
+    microDAOs with extraction on (one INSERT; off, nothing). Never raises: the memory is
+    stored either way, and `manage.py extract_facts --missing` queues what a failure missed."""
     from memory.facts.config import facts_config_get
 
     ids = [
@@ -53,8 +54,12 @@ def facts_enqueue(*, memories: Sequence) -> None:
         and memory.document_id is None
         and facts_config_get(microdao_id=memory.microdao_id).enabled
     ]
-    if ids:
+    if not ids:
+        return
+    try:
         facts_extract.enqueue(memory_ids=ids)
+    except Exception:  # a queue outage must not fail a store whose text is committed
+        logger.exception("could not queue fact extraction for memories %s", ids)
 
 
 def _record_failure(memory_ids: list[int], attempt: int, error: str, retry_at) -> None:

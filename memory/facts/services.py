@@ -262,3 +262,45 @@ def _reopen_predecessors(doomed: list[int]) -> list[int]:
 
 def subject_key(subject: str) -> str:
     return normalize_subject(subject)
+
+
+# --- extraction bookkeeping --------------------------------------------------------------------
+
+
+def extraction_reset(*, memory_ids: Sequence[int]) -> None:
+    """Run these memories' extraction again (a finished one is otherwise skipped)."""
+    from memory.facts.models import FactExtraction
+
+    FactExtraction.objects.filter(memory_id__in=list(memory_ids)).delete()
+
+
+def memories_missing_extraction(*, microdao_id: str | None = None) -> list[int]:
+    """Agent memories of microDAOs with extraction on that were never extracted nor queued."""
+    from datetime import timedelta
+
+    from django_tasks_db.models import DBTaskResult
+
+    from memory.facts.config import facts_config_get
+    from memory.facts.models import FactExtraction
+
+    queued: set[int] = set()
+    waiting = DBTaskResult.objects.filter(
+        task_path="memory.tasks.facts_extract", status__in=["READY", "RUNNING"]
+    ).values_list("args_kwargs", flat=True)
+    for args in waiting:
+        queued.update(args.get("kwargs", {}).get("memory_ids", []))
+    memories = Memory.objects.filter(
+        agent__isnull=False,
+        document__isnull=True,
+        created_at__lt=timezone.now() - timedelta(minutes=1),  # a store may be queueing it now
+    ).exclude(pk__in=FactExtraction.objects.values("memory_id"))
+    if microdao_id is not None:
+        memories = memories.filter(microdao_id=microdao_id)
+    enabled: dict[str, bool] = {}
+    out = []
+    for memory_id, microdao in memories.order_by("pk").values_list("pk", "microdao_id"):
+        if microdao not in enabled:
+            enabled[microdao] = facts_config_get(microdao_id=microdao).enabled
+        if enabled[microdao] and memory_id not in queued:
+            out.append(memory_id)
+    return out

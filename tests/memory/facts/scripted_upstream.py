@@ -36,6 +36,7 @@ class ScriptedUpstream:
     delay: float = 0.0
     calls: Counter = field(default_factory=Counter)
     extracted_texts: list[str] = field(default_factory=list)
+    echo_subject: str | None = None  # no rule matched: the exchange's first line is the fact
 
     def script(self, key: str, *facts: tuple[str, str]) -> None:
         self.rules[key] = [{"subject": s, "text": t} for s, t in facts]
@@ -45,6 +46,9 @@ class ScriptedUpstream:
         for key, facts in self.rules.items():
             if key in text:
                 return {"facts": facts}
+        if self.echo_subject:
+            line = text.splitlines()[0].removeprefix("User: ")
+            return {"facts": [{"subject": self.echo_subject, "text": line}]}
         return {"facts": []}
 
     @staticmethod

@@ -44,3 +44,20 @@ def test_reindex_and_ingest_run_in_the_background(tenants, tmp_path):
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
     assert Document.objects.filter(microdao_id="microdao:alpha").count() == 1
     assert ReindexJob.objects.get().status == "done"
+
+
+def test_extract_facts_missing_queues_what_was_never_queued(extract_route, upstream):
+    import datetime as dt
+
+    from memory.facts.models import Fact
+
+    upstream.script("needs 2 of 3", ("treasury multisig", "The treasury multisig needs 2 of 3."))
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    memory_id = store("agent:sofia", "microdao:alpha", "the treasury multisig needs 2 of 3", at=old)
+    DBTaskResult.objects.all().delete()  # as if the enqueue had failed
+    call_command("extract_facts", "--missing")
+    assert DBTaskResult.objects.get().args_kwargs["kwargs"]["memory_ids"] == [memory_id]
+    call_command("extract_facts", "--missing")  # already queued: not twice
+    assert DBTaskResult.objects.count() == 1
+    run_worker()
+    assert Fact.objects.filter(sources__memory_id=memory_id).count() == 1

@@ -1,0 +1,69 @@
+"""Parts of tests/bench/test_bench_facts.py that need the facts app (absent before it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django_tasks_db.models import DBTaskResult
+
+from memory.facts.config import facts_config_cache
+from memory.facts.models import FactExtraction
+from tests.fakes.server import REPO_ROOT
+from tests.memory.facts.scripted_upstream import ScriptedUpstream
+from tests.memory.facts.support import make_extract_route
+from tests.memory.facts.test_workers import _worker_env
+
+JOBS = 300
+
+
+def store_latency_with_extraction(latencies, agent, microdao) -> dict:
+    """The same store loop with extraction on: each store also enqueues its job (no worker)."""
+    upstream = ScriptedUpstream(echo_subject="treasury multisig")
+    with upstream.serve() as base_url:
+        make_extract_route(base_url)
+        facts_config_cache.invalidate()
+        result = latencies(agent.id, microdao.id, "on")
+    DBTaskResult.objects.all().delete()
+    return result
+
+
+def job_throughput(agent, microdao, workers: int = 2) -> dict:
+    """Extraction jobs per second with `workers` real db_worker processes on this machine.
+
+    Every job: one extraction call and, from the second fact on, an embedding, a candidate
+    query and a decision call (each memory restates the subject with a new value, so each
+    fact supersedes the previous one — the expensive path)."""
+    from tests.memory.facts.support import store
+
+    upstream = ScriptedUpstream(echo_subject="treasury multisig")
+    with upstream.serve() as base_url:
+        make_extract_route(base_url)
+        facts_config_cache.invalidate()
+        for n in range(JOBS):
+            store(agent.id, microdao.id, f"The treasury multisig needs {n + 2} of {n + 3}.")
+        command = [
+            sys.executable, "manage.py", "db_worker", "--queue-name", "memory", "--batch",
+            "--no-reload", "--no-startup-delay", "--interval", "0",
+        ]  # fmt: skip
+        env = _worker_env(settings)
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen([*command, "--worker-id", f"bench{i}"], cwd=REPO_ROOT, env=env)
+            for i in range(workers)
+        ]
+        for process in processes:
+            process.wait(600)
+        elapsed = time.perf_counter() - started
+    done = FactExtraction.objects.filter(status="done").count()
+    return {
+        "workers": workers,
+        "jobs": JOBS,
+        "done": done,
+        "seconds": round(elapsed, 2),
+        "jobs_per_s": round(done / elapsed, 1),
+        "model_calls": dict(upstream.calls),
+        "note": "wall time includes starting the worker processes (~1-2 s)",
+    }
