@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -15,17 +16,17 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
-STORES = 400
+STORES = int(os.environ.get("BENCH_FACTS_STORES", "400"))
 RESULTS = Path(__file__).parent / "results"
 HAS_FACTS = importlib.util.find_spec("memory.facts") is not None
 
 
-def _latencies(agent_id: str, microdao_id: str, label: str) -> dict:
+def _store_ms(agent_id: str, microdao_id: str, label: str, count: int, offset: int = 0):
     from memory.services import memory_store
 
     async def run() -> list[float]:
         out = []
-        for i in range(STORES + 20):
+        for i in range(offset, offset + count):
             started = time.perf_counter()
             await memory_store(
                 agent_id=agent_id,
@@ -35,10 +36,13 @@ def _latencies(agent_id: str, microdao_id: str, label: str) -> dict:
                 agent_reply="Noted.",
             )
             out.append((time.perf_counter() - started) * 1000)
-        return out[20:]  # warm-up dropped
+        return out
 
-    values = async_to_sync(run)()
-    values.sort()
+    return async_to_sync(run)()
+
+
+def summary(values: list[float]) -> dict:
+    values = sorted(values)
     return {
         "stores": len(values),
         "p50_ms": round(statistics.median(values), 3),
@@ -55,12 +59,15 @@ def test_store_latency_and_job_throughput(capsys):
     make_offline_embed_route()
     microdao = MicroDAOFactory(id="microdao:bench-facts")
     agent = AgentFactory(id="agent:bench-facts", microdao=microdao)
-    report: dict = {"store_extraction_off": _latencies(agent.id, microdao.id, "off")}
+    _store_ms(agent.id, microdao.id, "warm", 20)
     if HAS_FACTS:
-        from tests.memory.facts.bench import job_throughput, store_latency_with_extraction
+        from tests.memory.facts.bench import job_throughput, store_latency_on_off
 
-        report["store_extraction_on"] = store_latency_with_extraction(_latencies, agent, microdao)
-        report["jobs"] = job_throughput(agent, microdao)
+        report = store_latency_on_off(_store_ms, summary, agent, microdao, STORES)
+        if os.environ.get("BENCH_FACTS_JOBS", "1") == "1":
+            report["jobs"] = job_throughput(agent, microdao)
+    else:
+        report = {"store_extraction_off": summary(_store_ms(agent.id, microdao.id, "off", STORES))}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / ("facts.json" if HAS_FACTS else "facts-before.json")).write_text(
         json.dumps(report, indent=2)

@@ -19,15 +19,26 @@ from tests.memory.facts.test_workers import _worker_env
 JOBS = 300
 
 
-def store_latency_with_extraction(latencies, agent, microdao) -> dict:
-    """The same store loop with extraction on: each store also enqueues its job (no worker)."""
+def store_latency_on_off(store_ms, summary, agent, microdao, stores: int) -> dict:
+    """Stores with extraction off and on, in alternating blocks of 25 (the machine's load
+    drifts; alternating keeps the two comparable). On, each store also queues its job."""
+    from memory.facts.models import FactSettings
+
     upstream = ScriptedUpstream(echo_subject="treasury multisig")
+    off, on = [], []
     with upstream.serve() as base_url:
         make_extract_route(base_url)
-        facts_config_cache.invalidate()
-        result = latencies(agent.id, microdao.id, "on")
+        row = FactSettings.objects.create(microdao=None, enabled=False)
+        for block in range(stores // 25):
+            enabled = block % 2 == 1
+            FactSettings.objects.filter(pk=row.pk).update(enabled=enabled)
+            facts_config_cache.invalidate()
+            values = store_ms(agent.id, microdao.id, "bench", 25, offset=block * 25)
+            (on if enabled else off).extend(values)
+        row.delete()
+    facts_config_cache.invalidate()
     DBTaskResult.objects.all().delete()
-    return result
+    return {"store_extraction_off": summary(off), "store_extraction_on": summary(on)}
 
 
 def job_throughput(agent, microdao, workers: int = 2) -> dict:
