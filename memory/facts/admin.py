@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from daarion.common.errors import ApiError
 from memory.facts import selectors, services
-from memory.facts.config import facts_config_get
+from memory.facts.config import facts_config_default, facts_config_get
 from memory.facts.models import (
     Fact,
     FactAudit,
@@ -186,6 +186,17 @@ class FactExtractionAdmin(admin.ModelAdmin):
 class FactSettingsAdmin(admin.ModelAdmin):
     list_display = ("scope", "enabled", "route", "effective")
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """Say whether extraction runs by default, with the reason when it does not."""
+        config = facts_config_default()
+        if config.enabled:
+            self.message_user(request, f"Fact extraction is on (route {config.route}).")
+        else:
+            self.message_user(
+                request, f"Fact extraction is off by default: {config.reason}.", messages.WARNING
+            )
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="scope")
     def scope(self, obj: FactSettings) -> str:
         return obj.microdao_id or "global default"
@@ -193,9 +204,7 @@ class FactSettingsAdmin(admin.ModelAdmin):
     @admin.display(description="extraction now")
     def effective(self, obj: FactSettings) -> str:
         if obj.microdao_id is None:
-            from memory.facts.config import _load
-
-            config = _load("")  # the global row alone
+            config = facts_config_default()
         else:
             config = facts_config_get(microdao_id=obj.microdao_id)
         return f"on via {config.route}" if config.enabled else f"off: {config.reason}"

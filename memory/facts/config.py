@@ -63,3 +63,8 @@ def _load(microdao_id: str) -> FactsConfig:
 
 def facts_config_get(*, microdao_id: str) -> FactsConfig:
     return facts_config_cache.get(microdao_id, lambda: _load(microdao_id))
+
+
+def facts_config_default() -> FactsConfig:
+    """The state for a microDAO without its own row (admin's "is extraction on?")."""
+    return _load("")

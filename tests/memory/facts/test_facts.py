@@ -250,6 +250,8 @@ def test_extraction_is_off_when_only_the_offline_provider_is_configured(tenants,
     assert not config.enabled and "only the offline provider" in config.reason
     store(SOFIA, ALPHA, "the treasury multisig needs 2 of 3")
     assert DBTaskResult.objects.count() == 0  # nothing enqueued: the write path is unchanged
+    page = admin_client.get("/admin/facts/factsettings/").content.decode()
+    assert "Fact extraction is off by default: route &#x27;memory-extract&#x27; reaches" in page
     FactSettings.objects.create(microdao=None)
     page = admin_client.get("/admin/facts/factsettings/").content.decode()
     assert "off: route &#x27;memory-extract&#x27; reaches only the offline provider" in page
