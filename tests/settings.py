@@ -1,6 +1,6 @@
 """Test settings: the real settings with fixed non-default secrets and fast hashing."""
 
-from daarion.settings import *  # noqa: F403
+from daarion.server.settings import *  # noqa: F403
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
