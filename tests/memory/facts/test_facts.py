@@ -167,7 +167,7 @@ def test_llm_down_keeps_the_exchange_and_retries_with_backoff(
     job = FactExtraction.objects.get(memory_id=memory_id)
     assert (job.status, job.attempts) == ("retrying", 1)
     assert job.next_attempt_at == retry.run_after
-    assert "upstream down" in job.last_error
+    assert "HTTP 503" in job.last_error
     assert "retrying" in admin_client.get("/admin/facts/factextraction/").content.decode()
     tasks_page = admin_client.get("/admin/django_tasks_database/dbtaskresult/").content.decode()
     assert "facts_extract" in tasks_page and "Failed" in tasks_page

@@ -8,26 +8,27 @@ from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
 from memory.models import Document, Memory, ReindexJob
-from tests.memory.factories import FakeEmbeddingUpstream, make_remote_embed_route
+from tests.fakes.openai_upstream import UpstreamState, fake_upstream
+from tests.memory.factories import make_remote_embed_route
 from tests.memory.facts.support import run_worker, store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_store_whose_embedding_failed_is_finished_by_a_job(tenants, settings):
-    embedder = FakeEmbeddingUpstream(dimensions=384)
-    with embedder.serve() as base_url:
+    embedder = UpstreamState(embed_dimensions=384)
+    with fake_upstream(embedder) as (base_url, _):
         make_remote_embed_route("remote-embed", base_url, 384)
         settings.MEMORY_DEFAULT_EMBEDDING_MODEL = "remote-embed"
         from memory.config import config_cache
 
         config_cache.invalidate()
-        embedder.failing = True
+        embedder.down = True
         memory_id = store("agent:sofia", "microdao:alpha", "the budget is 10k UAH")
         assert Memory.objects.get(pk=memory_id).embedding_pending
         job = DBTaskResult.objects.get(task_path="memory.tasks.memories_embed_pending")
         assert job.run_after > job.enqueued_at  # backoff, not a hot loop
-        embedder.failing = False
+        embedder.down = False
         DBTaskResult.objects.update(run_after=job.enqueued_at)
         run_worker()
     assert not Memory.objects.get(pk=memory_id).embedding_pending
