@@ -15,6 +15,7 @@ from ninja.files import UploadedFile
 
 from daarion.common.errors import BadRequest, PayloadTooLarge
 from memory import knowledge, selectors, services
+from memory.facts.api import router as facts_router
 from memory.models import Document
 from memory.schemas import (
     DeletedOut,
@@ -243,11 +244,4 @@ async def delete_document(
     )
     return {"deleted": str(document_id)}
 
-
-def _mount_facts() -> None:
-    from memory.facts.api import router as facts_router  # memory.facts imports memory.selectors
-
-    router.add_router("/facts", facts_router)
-
-
-_mount_facts()
+router.add_router("/facts", facts_router)  # memory/facts/api.py
