@@ -108,18 +108,3 @@ def usage_report_totals(rows: list[dict]) -> dict:
         "total_tokens": sum(r["total_tokens"] or 0 for r in rows),
         "cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
     }
-
-
-def chat_route_provider_kinds(*, model: str) -> tuple[str, ...] | None:
-    """Provider kinds a chat route can reach (None: no enabled chat route of that name).
-
-    For other apps' switches such as "extraction is off when only the offline provider is
-    configured"; reads the cached registry, no query when warm.
-    """
-    from llm.models import RouteKind
-    from llm.registry import registry_get
-
-    route = registry_get().routes.get(model)
-    if route is None or route.kind != RouteKind.CHAT:
-        return None
-    return tuple(target.provider.kind for target in route.targets)

@@ -244,4 +244,5 @@ async def delete_document(
     )
     return {"deleted": str(document_id)}
 
+
 router.add_router("/facts", facts_router)  # memory/facts/api.py

@@ -31,9 +31,9 @@ facts_config_cache: RegistryCache[FactsConfig] = RegistryCache("memory-facts-con
 
 def _route_state(route: str) -> str:
     """Empty when the route can extract, else why not."""
-    from llm.selectors import chat_route_provider_kinds
+    from llm import gateway  # imported on use, like memory/embeddings.py
 
-    kinds = chat_route_provider_kinds(model=route)
+    kinds = gateway.chat_route_provider_kinds(route)
     if kinds is None:
         return f"no chat route {route!r} in the LLM gateway"
     if not kinds:
