@@ -95,6 +95,9 @@ async def query(request: HttpRequest, payload: FactQueryIn):
     request.auth.ensure_can_act_as(payload.agent_id)
     text = clean_query(payload.query)
     limit = clean_limit(payload.limit)
+    as_of = payload.as_of
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.UTC)  # a date without a zone means UTC
     scope = await tenant_scope_aget(agent_id=payload.agent_id, microdao_id=payload.microdao_id)
     vector_query, degraded = await query_vector_aget(scope=scope, query=text, timing={})
     items = await sync_to_async(selectors.fact_search)(
@@ -103,7 +106,7 @@ async def query(request: HttpRequest, payload: FactQueryIn):
         limit=limit,
         vector_model=vector_query.model if vector_query else None,
         vector=vector_query.vector if vector_query else None,
-        as_of=payload.as_of,
+        as_of=as_of,
         include_superseded=payload.include_superseded,
     )
     return {
@@ -119,7 +122,7 @@ async def query(request: HttpRequest, payload: FactQueryIn):
             for i in items
         ],
         "total": len(items),
-        "as_of": payload.as_of,
+        "as_of": as_of,
         "degraded": degraded,
     }
 

@@ -191,7 +191,26 @@ async def memory_facts_extract(*, memory_id: int, attempt: int = 1) -> Outcome:
         microdao_id=memory.microdao_id,
     )
     outcome = Outcome(status=ExtractionStatus.DONE)
-    for fact in facts:
-        await fact_integrate(memory=memory, fact=fact, route=config.route, outcome=outcome)
+    # One agent's facts are folded in by one worker at a time: two workers deciding about the
+    # same subject at once would each see the other's fact missing (two "current" answers).
+    await sync_to_async(_agent_lock)(memory, lock=True)
+    try:
+        for fact in facts:
+            await fact_integrate(memory=memory, fact=fact, route=config.route, outcome=outcome)
+    finally:
+        await sync_to_async(_agent_lock)(memory, lock=False)
     await sync_to_async(_extraction_save)(job, outcome, attempt)
     return outcome
+
+
+_LOCK_NAMESPACE = 0x0FAC7  # first key of our advisory locks: "facts"
+
+
+def _agent_lock(memory: Memory, *, lock: bool) -> None:
+    """A session-level advisory lock (no transaction stays open across the model calls)."""
+    function = "pg_advisory_lock" if lock else "pg_advisory_unlock"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {function}(%s, hashtext(%s))",
+            [_LOCK_NAMESPACE, f"{memory.microdao_id}/{memory.agent_id}"],
+        )

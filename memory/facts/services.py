@@ -97,6 +97,7 @@ def fact_add(
             )
             if supersede_id is not None:
                 _close(supersede_id, by=fact)
+                fact.refresh_from_db(fields=["status", "valid_until", "superseded_by"])
             _link(fact, source_ids if source_ids is not None else [memory.pk])
             _save_vector(fact, vector)
             return fact, True
@@ -111,12 +112,18 @@ def fact_add(
 
 
 def _close(fact_id: int, *, by: Fact) -> None:
-    """Close a fact's validity (locked: two supersedes of one fact cannot both win)."""
+    """Close a fact's validity (row-locked). An update that arrives late — said before the
+    fact it would replace — goes into the history instead: closed at once by that fact."""
     old = Fact.objects.select_for_update().get(pk=fact_id)
     if old.status != FactStatus.CURRENT:
-        return  # already closed by someone else: the new fact simply stands beside the newer one
+        return
+    if by.valid_from < old.valid_from:
+        Fact.objects.filter(pk=by.pk).update(
+            status=FactStatus.SUPERSEDED, valid_until=old.valid_from, superseded_by=old
+        )
+        return
     old.status = FactStatus.SUPERSEDED
-    old.valid_until = max(by.valid_from, old.valid_from)
+    old.valid_until = by.valid_from
     old.superseded_by = by
     old.save(update_fields=["status", "valid_until", "superseded_by"])
 

@@ -65,7 +65,10 @@ def test_store_latency_and_job_throughput(capsys):
 
         report = store_latency_on_off(_store_ms, summary, agent, microdao, STORES)
         if os.environ.get("BENCH_FACTS_JOBS", "1") == "1":
-            report["jobs"] = job_throughput(agent, microdao)
+            for workers in os.environ.get("BENCH_FACTS_WORKERS", "2").split(","):
+                report[f"jobs_{workers}_workers"] = job_throughput(
+                    agent, microdao, workers=int(workers)
+                )
     else:
         report = {"store_extraction_off": summary(_store_ms(agent.id, microdao.id, "off", STORES))}
     RESULTS.mkdir(exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from tests.memory.facts.scripted_upstream import ScriptedUpstream
 from tests.memory.facts.support import make_extract_route
 from tests.memory.facts.test_workers import _worker_env
 
-JOBS = 300
+JOBS = int(os.environ.get("BENCH_FACTS_JOBS_N", "300"))
 
 
 def store_latency_on_off(store_ms, summary, agent, microdao, stores: int) -> dict:
@@ -47,8 +48,12 @@ def job_throughput(agent, microdao, workers: int = 2) -> dict:
     Every job: one extraction call and, from the second fact on, an embedding, a candidate
     query and a decision call (each memory restates the subject with a new value, so each
     fact supersedes the previous one — the expensive path)."""
+    from memory.facts.models import Fact
     from tests.memory.facts.support import store
 
+    Fact.objects.all().delete()
+    FactExtraction.objects.all().delete()
+    DBTaskResult.objects.all().delete()
     upstream = ScriptedUpstream(echo_subject="treasury multisig")
     with upstream.serve() as base_url:
         make_extract_route(base_url)

@@ -76,6 +76,11 @@ def test_treasury_threshold_supersedes_and_as_of_shows_the_old_one(client, extra
     ).json()
     assert [item["text"] for item in before["items"]] == ["The treasury multisig needs 2 of 3."]
     assert before["items"][0]["metadata"]["sources"][0]["memory_id"] == str(first)
+    scope = {"agent_id": SOFIA, "microdao_id": ALPHA, "query": "treasury multisig"}
+    naive = _post(client, "/facts/query", {**scope, "as_of": "2026-04-01T00:00:00"}).json()
+    assert [item["text"] for item in naive["items"]] == ["The treasury multisig needs 2 of 3."]
+    both = _post(client, "/facts/query", {**scope, "include_superseded": True}).json()
+    assert [item["metadata"]["status"] for item in both["items"]] == ["current", "superseded"]
 
     old = Fact.objects.get(text="The treasury multisig needs 2 of 3.")
     new = Fact.objects.get(text__contains="3 of 5")

@@ -66,3 +66,35 @@ def test_two_worker_processes_never_run_a_job_twice(settings, extract_route, ups
     assert sorted(upstream.extracted_texts) == sorted(set(upstream.extracted_texts))
     assert FactExtraction.objects.filter(memory_id__in=memory_ids, status="done").count() == JOBS
     assert Fact.objects.count() == JOBS
+
+
+def test_two_workers_updating_one_subject_leave_one_current_fact(settings, extract_route, upstream):
+    """Updates of one fact processed by two workers at once, some out of order: the newest
+    statement is the one current fact, every older one is in its history."""
+    import datetime as dt
+
+    upstream.echo_subject = "treasury multisig"
+    upstream.delay = 0.02
+    start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+    for n in range(12):
+        store(
+            "agent:sofia",
+            "microdao:alpha",
+            f"The treasury multisig needs {n + 2} of {n + 3}.",
+            at=start + dt.timedelta(hours=n),
+        )
+    env = _worker_env(settings)
+    command = [
+        sys.executable, "manage.py", "db_worker", "--queue-name", "memory", "--batch",
+        "--no-reload", "--no-startup-delay", "--interval", "0",
+    ]  # fmt: skip
+    workers = [
+        subprocess.Popen([*command, "--worker-id", f"w{i}"], cwd=REPO_ROOT, env=env)
+        for i in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(120) == 0
+    current = list(Fact.objects.filter(status="current"))
+    assert [fact.text for fact in current] == ["The treasury multisig needs 13 of 14."]
+    assert Fact.objects.filter(status="superseded").count() == 11
+    assert not Fact.objects.filter(status="superseded", superseded_by__isnull=True).exists()
