@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from daarion.common.errors import ApiError
 from memory.config import embedding_config_aget
@@ -193,12 +194,12 @@ async def memory_facts_extract(*, memory_id: int, attempt: int = 1) -> Outcome:
     outcome = Outcome(status=ExtractionStatus.DONE)
     # One agent's facts are folded in by one worker at a time: two workers deciding about the
     # same subject at once would each see the other's fact missing (two "current" answers).
-    await sync_to_async(_agent_lock)(memory, lock=True)
+    lock = await sync_to_async(_agent_lock, thread_sensitive=False)(memory)
     try:
         for fact in facts:
             await fact_integrate(memory=memory, fact=fact, route=config.route, outcome=outcome)
     finally:
-        await sync_to_async(_agent_lock)(memory, lock=False)
+        await sync_to_async(lock.close, thread_sensitive=False)()  # closing releases the lock
     await sync_to_async(_extraction_save)(job, outcome, attempt)
     return outcome
 
@@ -206,11 +207,18 @@ async def memory_facts_extract(*, memory_id: int, attempt: int = 1) -> Outcome:
 _LOCK_NAMESPACE = 0x0FAC7  # first key of our advisory locks: "facts"
 
 
-def _agent_lock(memory: Memory, *, lock: bool) -> None:
-    """A session-level advisory lock (no transaction stays open across the model calls)."""
-    function = "pg_advisory_lock" if lock else "pg_advisory_unlock"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {function}(%s, hashtext(%s))",
+def _agent_lock(memory: Memory) -> psycopg.Connection:
+    """A session-level advisory lock on a connection of its own (like the usage writer's): no
+    transaction stays open across the model calls, and the lock cannot stay behind on a
+    connection Django reuses — closing this one (or the process dying) releases it."""
+    params = connections["default"].get_connection_params()
+    conn = psycopg.connect(**params, autocommit=True)
+    try:
+        conn.execute(
+            "SELECT pg_advisory_lock(%s, hashtext(%s))",
             [_LOCK_NAMESPACE, f"{memory.microdao_id}/{memory.agent_id}"],
         )
+    except BaseException:
+        conn.close()
+        raise
+    return conn

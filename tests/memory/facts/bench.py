@@ -43,7 +43,8 @@ def store_latency_on_off(store_ms, summary, agent, microdao, stores: int) -> dic
 
 
 def job_throughput(agent, microdao, workers: int = 2) -> dict:
-    """Extraction jobs per second with `workers` real db_worker processes on this machine.
+    """Extraction jobs per second with `workers` real db_worker processes on this machine,
+    spread over four agents.
 
     Every job: one extraction call and, from the second fact on, an embedding, a candidate
     query and a decision call (each memory restates the subject with a new value, so each
@@ -58,8 +59,15 @@ def job_throughput(agent, microdao, workers: int = 2) -> dict:
     with upstream.serve() as base_url:
         make_extract_route(base_url)
         facts_config_cache.invalidate()
+        # Four agents: one agent's facts are folded in by one worker at a time (advisory lock).
+        from tests.factories import AgentFactory
+
+        agents = [agent] + [
+            AgentFactory(id=f"{agent.id}-{i}", microdao=microdao) for i in range(1, 4)
+        ]
         for n in range(JOBS):
-            store(agent.id, microdao.id, f"The treasury multisig needs {n + 2} of {n + 3}.")
+            owner = agents[n % len(agents)]
+            store(owner.id, microdao.id, f"The treasury multisig needs {n + 2} of {n + 3}.")
         command = [
             sys.executable, "manage.py", "db_worker", "--queue-name", "memory", "--batch",
             "--no-reload", "--no-startup-delay", "--interval", "0",

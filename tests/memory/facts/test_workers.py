@@ -69,16 +69,18 @@ def test_two_worker_processes_never_run_a_job_twice(settings, extract_route, ups
 
 
 def test_two_workers_updating_one_subject_leave_one_current_fact(settings, extract_route, upstream):
-    """Updates of one fact processed by two workers at once, some out of order: the newest
-    statement is the one current fact, every older one is in its history."""
+    """Updates of one fact per agent, for two agents, processed by two workers at once (some
+    out of order): per agent the newest statement is the one current fact, every older one is
+    in its history, and neither worker waits forever on the other's agent lock."""
     import datetime as dt
 
     upstream.echo_subject = "treasury multisig"
     upstream.delay = 0.02
     start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
-    for n in range(12):
+    agents = ("agent:sofia", "agent:oleh")
+    for n in range(16):
         store(
-            "agent:sofia",
+            agents[n % 2],
             "microdao:alpha",
             f"The treasury multisig needs {n + 2} of {n + 3}.",
             at=start + dt.timedelta(hours=n),
@@ -92,9 +94,14 @@ def test_two_workers_updating_one_subject_leave_one_current_fact(settings, extra
         subprocess.Popen([*command, "--worker-id", f"w{i}"], cwd=REPO_ROOT, env=env)
         for i in range(2)
     ]
-    for worker in workers:
-        assert worker.wait(120) == 0
-    current = list(Fact.objects.filter(status="current"))
-    assert [fact.text for fact in current] == ["The treasury multisig needs 13 of 14."]
-    assert Fact.objects.filter(status="superseded").count() == 11
+    try:
+        for worker in workers:
+            assert worker.wait(120) == 0
+    finally:
+        for worker in workers:
+            worker.kill()
+    for agent, newest in (("agent:sofia", "16 of 17"), ("agent:oleh", "17 of 18")):
+        current = list(Fact.objects.filter(agent_id=agent, status="current"))
+        assert [fact.text for fact in current] == [f"The treasury multisig needs {newest}."]
+        assert Fact.objects.filter(agent_id=agent, status="superseded").count() == 7
     assert not Fact.objects.filter(status="superseded", superseded_by__isnull=True).exists()
