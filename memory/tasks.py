@@ -126,9 +126,10 @@ async def memories_embed_pending(memory_ids: list[int], attempt: int = 1) -> dic
     from memory.models import Memory
     from memory.services import MemoryRef, memories_embed
 
-    rows = await sync_to_async(list)(
-        Memory.objects.filter(pk__in=memory_ids, embedding_pending=True).order_by("pk")
-    )
+    def pending() -> list[Memory]:
+        return list(Memory.objects.filter(pk__in=memory_ids, embedding_pending=True).order_by("pk"))
+
+    rows = await sync_to_async(pending)()
     by_microdao: dict[str, list] = {}
     for row in rows:
         by_microdao.setdefault(row.microdao_id, []).append(MemoryRef.of(row))

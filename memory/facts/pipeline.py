@@ -127,10 +127,15 @@ def _extraction_save(job: FactExtraction, outcome: Outcome, attempts: int) -> No
     job.save()
 
 
-async def fact_integrate(*, memory: Memory, fact: ExtractedFact, route: str, outcome: Outcome):
+async def fact_integrate(
+    *, memory: Memory, fact: ExtractedFact, route: str, outcome: Outcome
+) -> None:
+    agent_id = memory.agent_id
+    if agent_id is None:  # knowledge without an agent is never extracted
+        return
     digest = text_hash(fact.text)
     same = await sync_to_async(fact_current_by_hash)(
-        microdao_id=memory.microdao_id, agent_id=memory.agent_id, digest=digest
+        microdao_id=memory.microdao_id, agent_id=agent_id, digest=digest
     )
     if same is not None:
         await sync_to_async(fact_restate)(fact_id=same.pk, memory_id=memory.pk)
@@ -140,7 +145,7 @@ async def fact_integrate(*, memory: Memory, fact: ExtractedFact, route: str, out
         subject=fact.subject,
         text=fact.text,
         microdao_id=memory.microdao_id,
-        agent_id=memory.agent_id,
+        agent_id=agent_id,
     )
     candidates = await sync_to_async(_candidates)(memory, fact.subject, vector)
     action, target = "add", None
@@ -149,11 +154,11 @@ async def fact_integrate(*, memory: Memory, fact: ExtractedFact, route: str, out
             route=route,
             fact=fact,
             candidates=candidates,
-            agent_id=memory.agent_id,
+            agent_id=agent_id,
             microdao_id=memory.microdao_id,
         )
         action, target = decision.action, decision.fact_id
-    if action == "duplicate":
+    if action == "duplicate" and target is not None:
         await sync_to_async(fact_restate)(fact_id=target, memory_id=memory.pk)
         outcome.duplicates += 1
         return

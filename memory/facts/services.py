@@ -82,13 +82,16 @@ def fact_add(
     An identical current fact committed meanwhile (another worker) makes this a restatement:
     the unique current-text constraint decides, inside one transaction.
     """
+    agent_id = memory.agent_id
+    if agent_id is None:
+        raise ValueError("facts belong to an agent; this memory has none")
     valid_from = valid_from or memory.created_at
     digest = text_hash(text)
     try:
         with transaction.atomic():
             fact = Fact.objects.create(
                 microdao_id=memory.microdao_id,
-                agent_id=memory.agent_id,
+                agent_id=agent_id,
                 subject=subject[:200],
                 text=text,
                 text_hash=digest,
@@ -103,7 +106,7 @@ def fact_add(
             return fact, True
     except IntegrityError:
         existing = fact_current_by_hash(
-            microdao_id=memory.microdao_id, agent_id=memory.agent_id, digest=digest
+            microdao_id=memory.microdao_id, agent_id=agent_id, digest=digest
         )
         if existing is None:
             raise
