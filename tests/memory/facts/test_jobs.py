@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_store_whose_embedding_failed_is_finished_by_a_job(tenants, settings):
     embedder = UpstreamState(embed_dimensions=384)
     with fake_upstream(embedder) as (base_url, _):
-        make_remote_embed_route("remote-embed", base_url, 384)
-        settings.MEMORY_DEFAULT_EMBEDDING_MODEL = "remote-embed"
+        make_remote_embed_route("facts-jobs-embed", base_url, 384)
+        settings.MEMORY_DEFAULT_EMBEDDING_MODEL = "facts-jobs-embed"
         from memory.config import config_cache
 
         config_cache.invalidate()
