@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench eval-facts clean
 
 # `make run` needs only the runtime set; the test and lint tools come with `make install`/`test`.
 $(VENV)/.runtime-installed: requirements.txt
@@ -48,6 +48,10 @@ format: install
 ## Benchmarks (not part of `make test`); results printed and saved under tests/bench/results/.
 bench: install
 	$(PY) -m pytest tests/bench -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+
+## Fact-extraction eval (eval/facts): scripted model by default; EVAL_FACTS_REAL=1 for a real one.
+eval-facts: install
+	$(PY) -m pytest eval/facts -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ from daarion.agents.models import MicroDAO
 from daarion.common.errors import ApiError
 from memory import knowledge, selectors, services
 from memory.embeddings import embedding_model_names
+from memory.facts.admin import DerivedFactInline
 from memory.models import Chunk, Document, EmbeddingSpace, Memory, MemorySettings, ReindexJob
 from memory.types import TenantScope
 
@@ -94,6 +95,7 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
     )
     exclude = ("search_vector",)
     show_full_result_count = False
+    inlines = [DerivedFactInline]  # memory/facts/admin.py
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # memories come from agents (API) and documents

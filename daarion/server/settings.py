@@ -50,7 +50,10 @@ INSTALLED_APPS = [
     "daarion.runtime",
     "llm",
     "memory",
+    "memory.facts",
     "toolcore",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 # JSON errors wrap everything under the API prefixes. Django's page middleware below is
@@ -238,6 +241,20 @@ MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("MEMORY_EXACT_SEARCH_MAX_ROWS", 2000)
 MEMORY_EXACT_SEARCH_MAX_SHARE = env_float("MEMORY_EXACT_SEARCH_MAX_SHARE", 0.02)
 MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
 DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
+# Background jobs (Django's Tasks API; docs/decisions/0030-background-jobs-django-tasks.md). The
+# database backend needs no other service; TASKS_BACKEND=django_tasks_rq.RQBackend: RQ/Redis.
+TASKS = {
+    "default": {
+        "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default", "memory"],
+    }
+}
+# Fact extraction (docs/memory-facts.md): the default gateway route, retries of a failed job.
+MEMORY_FACTS_ROUTE = env_str("MEMORY_FACTS_ROUTE", "memory-extract")
+MEMORY_FACTS_MAX_ATTEMPTS = env_int("MEMORY_FACTS_MAX_ATTEMPTS", 6)
+MEMORY_FACTS_BACKOFF_SECONDS = env_float("MEMORY_FACTS_BACKOFF_SECONDS", 10.0)
+MEMORY_FACTS_CANDIDATES = env_int("MEMORY_FACTS_CANDIDATES", 5)
+MEMORY_FACTS_MAX_DISTANCE = env_float("MEMORY_FACTS_MAX_DISTANCE", 0.6)
 
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------

@@ -46,6 +46,7 @@ __all__ = [
     "EmbeddingModelInfo",
     "EmbeddingResult",
     "chat",
+    "chat_route_provider_kinds",
     "chat_stream",
     "embed",
     "embedding_models",
@@ -227,3 +228,12 @@ def embedding_models() -> list[EmbeddingModelInfo]:
 # The offline development provider chooses tools by meaning through this gateway's embedding
 # routes (usage-logged like any call); providers sit below the gateway, so it is handed over here.
 offline_tools.embedder_set(embed)
+
+
+def chat_route_provider_kinds(model: str) -> tuple[str, ...] | None:
+    """Provider kinds a chat route can reach (None: no enabled chat route of that name); for
+    switches such as memory's "fact extraction is off while only offline is reachable"."""
+    route = registry_get().routes.get(model)
+    if route is None or route.kind != RouteKind.CHAT:
+        return None
+    return tuple(target.provider.kind for target in route.targets)

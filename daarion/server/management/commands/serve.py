@@ -1,3 +1,4 @@
+import contextlib
 import errno
 import signal
 import socket
@@ -9,7 +10,6 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from daarion.common.served import served_url_write
-
 
 def bind_port(host: str, port: int) -> socket.socket:
     """Take the port first, so a busy port fails before migrations or demo data are touched."""
@@ -28,6 +28,7 @@ def bind_port(host: str, port: int) -> socket.socket:
     return sock
 
 
+
 class Command(BaseCommand):
     help = "Migrate, optionally load the demo data, and serve the ASGI app with uvicorn."
 
@@ -38,6 +39,9 @@ class Command(BaseCommand):
             "--demo", action="store_true", help="Run bootstrap_demo first (empty database only)."
         )
         parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Do not start a background-job worker."
+        )
 
     def handle(self, *args, host: str, port: int, demo: bool, no_migrate: bool, **options) -> None:
         sock = bind_port(host, port)
@@ -50,6 +54,13 @@ class Command(BaseCommand):
             call_command("bootstrap_demo", stdout=self.stdout)
         url = f"http://{host}:{port}"
         served_url_write(data_dir=settings.DATA_DIR, url=url)
+        with contextlib.ExitStack() as stack:
+            if not options["no_worker"]:  # after migrate: the worker polls the jobs table
+                stack.enter_context(background_worker())
+                self.stdout.write("Started one background-job worker (manage.py db_worker).")
+            self._serve(host=host, port=port, sock=sock, url=url)
+
+    def _serve(self, *, host: str, port: int, sock: socket.socket, url: str) -> None:
         self.stdout.write(f"Serving on {url}/ (admin at /admin/). Ctrl-C stops.")
         self.stdout.flush()
         # A closed terminal (SIGHUP) shuts down like Ctrl-C, so the embedded database stops too.
