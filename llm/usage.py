@@ -10,6 +10,12 @@ wait is bounded (LLM_USAGE_DURABLE_TIMEOUT_SECONDS) so a database outage degrade
 memory and retried" instead of hanging answers. Rows of abandoned streams and cancelled requests
 are queued without waiting. A failed insert is retried; rows stay queued until written. On a
 normal interpreter exit the queue is drained (atexit).
+
+No row can jam the writer: when the database refuses a batch while it still answers, the rows
+are written one by one; a row refused on its own is sanitized (NUL removed, lone surrogates
+replaced, long text cut) and written, or else set aside in UsageDeadLetter with the reason.
+Every row carries a `row_id` and is inserted with ON CONFLICT DO NOTHING, so a retried or
+replayed row is written once.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import atexit
 import contextlib
 import datetime as dt
 import functools
+import json
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
@@ -32,7 +40,8 @@ from django.conf import settings
 from django.db import connection, connections
 
 from daarion.common.process_state import register_reset
-from llm.models import UsageLog
+from llm.models import UsageDeadLetter, UsageLog
+from llm.usage_spool import usage_spool
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +91,7 @@ class UsageRow:
     error_type: str = ""
     error_message: str = ""
     stream: bool = False
+    row_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 _ROW_FIELDS = [f.name for f in fields(UsageRow)]
@@ -93,7 +103,12 @@ def _insert_sql(count: int) -> str:
     columns = ", ".join(connection.ops.quote_name(meta.get_field(n).column) for n in _ROW_FIELDS)
     one = "(" + ", ".join("%s::jsonb" if n == "attempts" else "%s" for n in _ROW_FIELDS) + ")"
     # Only identifiers from our own model and placeholders: no user input in the SQL text.
-    return f"INSERT INTO {meta.db_table} ({columns}) VALUES " + ", ".join([one] * count)  # noqa: S608
+    values = ", ".join([one] * count)
+    row_id = connection.ops.quote_name(meta.get_field("row_id").column)
+    return (
+        f"INSERT INTO {meta.db_table} ({columns}) VALUES {values}"  # noqa: S608
+        f" ON CONFLICT ({row_id}) DO NOTHING"
+    )
 
 
 class _WriterConnection:
@@ -139,6 +154,115 @@ def insert_rows(rows: list[UsageRow]) -> None:
         values[attempts_index] = orjson.dumps(values[attempts_index]).decode()
         params.extend(values)
     _writer_connection.get().execute(_insert_sql(len(rows)), params)
+
+
+def _database_answers() -> bool:
+    try:
+        _writer_connection.get().execute("SELECT 1")
+        return True
+    except Exception:
+        _writer_connection.close()
+        return False
+
+
+_TEXT_LIMITS = {
+    f.name: f.max_length
+    for f in UsageLog._meta.get_fields()
+    if getattr(f, "max_length", None) and f.name in _ROW_FIELDS
+}
+_INT_LIMITS = {
+    "prompt_tokens": 2**31 - 1,
+    "completion_tokens": 2**31 - 1,
+    "total_tokens": 2**31 - 1,
+    "attempt_count": 2**15 - 1,
+}
+
+
+def _clean_text(value: str, limit: int | None = None) -> str:
+    # Via UTF-16 with surrogatepass: a lone surrogate becomes U+FFFD, a split pair is rejoined.
+    text = value.replace("\x00", "").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text[:limit] if limit else text
+
+
+def _clean_json(value):
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {_clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+def usage_row_sanitized(row: UsageRow) -> UsageRow:
+    """A copy of `row` that PostgreSQL accepts whatever a caller put in its text."""
+    values = {}
+    for name in _ROW_FIELDS:
+        value = getattr(row, name)
+        if isinstance(value, str):
+            value = _clean_text(value, _TEXT_LIMITS.get(name))
+        elif name in _INT_LIMITS and isinstance(value, int):
+            value = min(max(value, 0), _INT_LIMITS[name])
+        elif name == "attempts":
+            value = _clean_json(value)
+        values[name] = value
+    return UsageRow(**values)
+
+
+def _dead_letter(row: UsageRow, reason: str) -> None:
+    # json (not orjson) with ensure_ascii: escapes NUL and lone surrogates, so any row fits.
+    payload = json.dumps(
+        {name: getattr(row, name) for name in _ROW_FIELDS}, ensure_ascii=True, default=str
+    )
+    meta = UsageDeadLetter._meta
+    _writer_connection.get().execute(
+        f"INSERT INTO {meta.db_table} (created_at, request_id, reason, payload)"  # noqa: S608
+        " VALUES (now(), %s, %s, %s)",
+        [_clean_text(str(row.request_id), 64), _clean_text(reason, 2000), payload],
+    )
+
+
+def _write_isolated(row: UsageRow) -> None:
+    """Write one row the database refused in a batch: as is, sanitized, or dead-lettered.
+
+    Raises only when the database stops answering (an outage, not a bad row)."""
+    try:
+        insert_rows([row])
+        return
+    except Exception as exc:
+        if not _database_answers():
+            raise
+        first_error = exc
+    try:
+        insert_rows([usage_row_sanitized(row)])
+        logger.warning("usage writer: row %s written sanitized (%s)", row.row_id, first_error)
+        return
+    except Exception as exc:
+        if not _database_answers():
+            raise
+        reason = f"{type(exc).__name__}: {exc} (as sent: {type(first_error).__name__})"
+    try:
+        _dead_letter(row, reason)
+        logger.error("usage writer: row %s set aside in UsageDeadLetter: %s", row.row_id, reason)
+    except Exception:
+        if not _database_answers():
+            raise
+        # Nothing more to try: the row is logged in full and the writer goes on.
+        logger.exception("usage writer: row dropped (dead letter refused): %r", row)
+
+
+def _insert_isolating(rows: list[UsageRow]) -> None:
+    """One INSERT of `rows`; if the database answers but refuses it, a row in it is bad: write
+    them one by one so that it cannot hold the others back. Raises only on an outage (rows
+    written before it are skipped on the retry by their row_id)."""
+    try:
+        insert_rows(rows)
+    except Exception as exc:
+        if not _database_answers():
+            raise
+        logger.warning("usage writer: batch refused (%s); writing rows one by one", exc)
+        for row in rows:
+            _write_isolated(row)
 
 
 class _Flush:
@@ -196,12 +320,13 @@ class UsageWriter:
     def _run(self) -> None:
         flushes: list[_Flush] = []
         while True:
+            retrying = bool(self._pending) or usage_spool.spooling
             try:
-                # Wait for work; with uncommitted rows, wake up to retry them.
-                item = self._queue.get(timeout=_RETRY_SECONDS if self._pending else _IDLE_SECONDS)
+                # Wait for work; with uncommitted or spooled rows, wake up to retry them.
+                item = self._queue.get(timeout=_RETRY_SECONDS if retrying else _IDLE_SECONDS)
             except queue.Empty:
                 item = None
-                if not self._pending:
+                if not self._pending and not usage_spool.has_work():
                     _writer_connection.close()  # idle: don't hold a server connection
                     connection.close()  # (and tasks' pooled one)
                     continue
@@ -218,13 +343,13 @@ class UsageWriter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
-            if self._pending:
+            if self._pending or usage_spool.has_work():
                 try:
                     self._write_pending()
-                except Exception:  # the writer must survive anything; rows stay pending
-                    logger.exception(
-                        "usage writer: insert failed; %d row(s) kept for retry", len(self._pending)
-                    )
+                except Exception as exc:  # the writer must survive anything
+                    _writer_connection.close()  # reconnect on the next attempt
+                    logger.warning("usage writer: database unavailable (%s)", exc)
+                    self._spool_pending()
             if not self._pending:
                 for marker in flushes:
                     marker.done.set()
@@ -238,12 +363,26 @@ class UsageWriter:
             connection.close()
 
     def _write_pending(self) -> None:
+        if usage_spool.has_work():  # rows spooled during an outage go in first, in order
+            usage_spool.replay(_insert_isolating, UsageRow)
+        rows = [row for row, _, _ in self._pending]
+        for start in range(0, len(rows), self.batch_size):
+            _insert_isolating(rows[start : start + self.batch_size])
+        self._pending_done()
+
+    def _spool_pending(self) -> None:
+        """The database is unreachable: make the pending rows durable on disk instead."""
+        if not self._pending:
+            return
         try:
-            for start in range(0, len(self._pending), self.batch_size):
-                insert_rows([row for row, _, _ in self._pending[start : start + self.batch_size]])
-        except Exception:
-            _writer_connection.close()  # reconnect on the next attempt
-            raise
+            count = usage_spool.append(row for row, _, _ in self._pending)
+        except Exception:  # disk full / read-only: keep them in memory and retry
+            logger.exception("usage writer: spooling failed; %d row(s) kept", len(self._pending))
+            return
+        logger.warning("usage writer: database unavailable; %d row(s) spooled to disk", count)
+        self._pending_done()
+
+    def _pending_done(self) -> None:
         done, self._pending = self._pending, []
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         for _, loop, future in done:
