@@ -98,7 +98,7 @@ def microdao_month_spend_db(*, microdao_id: str) -> Decimal:
 
 
 def _refresh_spend(microdao_id: str) -> _Spend:
-    usage_flush(timeout=1.0)  # rows still in the writer's queue count too
+    usage_flush(timeout=1.0, spooled_ok=True)  # rows still in the writer's queue count too
     try:
         db_total = microdao_month_spend_db(microdao_id=microdao_id)
     except DatabaseError:

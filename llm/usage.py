@@ -266,10 +266,12 @@ def _insert_isolating(rows: list[UsageRow]) -> None:
 
 
 class _Flush:
-    """A marker: set `done` once everything queued before it is written."""
+    """A marker: set `done` once everything queued before it is written (to the database, or
+    with `spooled_ok` to the database or the disk spool)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spooled_ok: bool) -> None:
         self.done = threading.Event()
+        self.spooled_ok = spooled_ok
 
 
 class UsageWriter:
@@ -309,11 +311,12 @@ class UsageWriter:
         self._ensure_started()
         self._queue.put(task)
 
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Block until everything submitted so far is written. True if it was."""
+    def flush(self, timeout: float = 30.0, *, spooled_ok: bool = False) -> bool:
+        """Block until everything submitted so far is written (`spooled_ok`: or spooled to
+        disk, e.g. while the database is down). True if it was."""
         if self._thread is None or not self._thread.is_alive():
             return not self._pending
-        marker = _Flush()
+        marker = _Flush(spooled_ok=spooled_ok)
         self._queue.put(marker)
         return marker.done.wait(timeout)
 
@@ -351,9 +354,11 @@ class UsageWriter:
                     logger.warning("usage writer: database unavailable (%s)", exc)
                     self._spool_pending()
             if not self._pending:
+                in_database = not usage_spool.spooling
                 for marker in flushes:
-                    marker.done.set()
-                flushes = []
+                    if in_database or marker.spooled_ok:
+                        marker.done.set()
+                flushes = [m for m in flushes if not m.done.is_set()]
 
     def _run_task(self, task: Callable[[], None]) -> None:
         try:
@@ -423,8 +428,8 @@ async def usage_wait(future: asyncio.Future | None) -> None:
 
 
 @register_reset  # (tests) a test's usage rows are written before the next test starts
-def usage_flush(timeout: float = 30.0) -> bool:
-    return usage_writer.flush(timeout)
+def usage_flush(timeout: float = 30.0, *, spooled_ok: bool = False) -> bool:
+    return usage_writer.flush(timeout, spooled_ok=spooled_ok)
 
 
 def usage_writer_disconnect() -> None:
@@ -436,5 +441,7 @@ def usage_writer_disconnect() -> None:
 
 @atexit.register
 def _flush_at_exit() -> None:
-    if not usage_writer.flush(timeout=10.0):
+    # A graceful stop (SIGTERM ends uvicorn normally, then atexit): rows go to the database,
+    # or to the disk spool while it is down, and are replayed by the next process.
+    if not usage_writer.flush(timeout=10.0, spooled_ok=True):
         logger.error("usage writer: rows could not be written before exit")
