@@ -107,7 +107,7 @@ def _insert_sql(count: int) -> str:
     one = "(" + ", ".join("%s::jsonb" if n == "attempts" else "%s" for n in _ROW_FIELDS) + ")"
     # Only identifiers from our own model and placeholders: no user input in the SQL text.
     values = ", ".join([one] * count)
-    row_id = connection.ops.quote_name(meta.get_field("row_id").column)
+    row_id = connection.ops.quote_name("row_id")  # the column of UsageLog.row_id
     return (
         f"INSERT INTO {meta.db_table} ({columns}) VALUES {values}"  # noqa: S608
         f" ON CONFLICT ({row_id}) DO NOTHING"
@@ -168,10 +168,10 @@ def _database_answers() -> bool:
         return False
 
 
-_TEXT_LIMITS = {
-    f.name: f.max_length
-    for f in UsageLog._meta.get_fields()
-    if getattr(f, "max_length", None) and f.name in _ROW_FIELDS
+_TEXT_LIMITS: dict[str, int] = {
+    name: limit
+    for name in _ROW_FIELDS
+    if (limit := getattr(UsageLog._meta.get_field(name), "max_length", None))
 }
 _INT_LIMITS = {
     "prompt_tokens": 2**31 - 1,

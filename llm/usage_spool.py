@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 from django.conf import settings
@@ -67,9 +67,10 @@ class UsageSpool:
     """Used by the writer thread only (no locking between threads)."""
 
     def __init__(self) -> None:
-        self._file = None  # this process's open spool file (flocked)
+        self._file: BinaryIO | None = None  # this process's open spool file (flocked)
         self._path: Path | None = None
         self._next_look = 0.0
+        self._unreplayed = False  # rows spooled by this process and not yet replayed
 
     def append(self, rows: Iterable[UsageRow]) -> int:
         """Append `rows` durably (one fsync); the number written."""
@@ -79,19 +80,20 @@ class UsageSpool:
             # Sortable by time, unique per process: replay order is file-name order.
             name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
             self._path = directory / name
-            self._file = open(self._path, "ab")  # noqa: SIM115  (kept open across batches)
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            handle = open(self._path, "ab")  # noqa: SIM115  (kept open across batches)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._file = handle
         data = b"".join(_encode(row) for row in rows)
         self._file.write(data)
         self._file.flush()
         os.fsync(self._file.fileno())
-        self._next_look = 0.0
+        self._unreplayed = True
         return data.count(b"\n")
 
     @property
     def spooling(self) -> bool:
         """Rows were spooled and not replayed yet (the writer retries more often)."""
-        return self._file is not None
+        return self._unreplayed
 
     def _close_own(self) -> None:
         if self._file is not None:
@@ -101,7 +103,7 @@ class UsageSpool:
 
     def has_work(self) -> bool:
         """Whether there may be spooled rows to replay (checked at most every 2 s)."""
-        if self._file is not None:
+        if self._unreplayed:
             return True
         now = time.monotonic()
         if now < self._next_look:
@@ -118,6 +120,7 @@ class UsageSpool:
         self._close_own()  # our own file is complete: replay it like any other
         directory = spool_dir()
         if not directory.is_dir():
+            self._unreplayed = False
             return 0
         written = 0
         for path in sorted(directory.glob("*.jsonl")):
@@ -136,6 +139,7 @@ class UsageSpool:
                     insert(rows[start : start + 500])
                 path.unlink()
                 written += len(rows)
+        self._unreplayed = False
         if written:
             logger.warning("usage spool: %d row(s) replayed into the database", written)
         return written

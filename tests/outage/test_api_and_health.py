@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 _release = threading.Event()
 
 
-def hanging_check() -> dict:
+def check_hangs() -> dict:
     """A readiness check that does not answer (a database that accepts but never replies)."""
     _release.wait(30)
     return {"ok": True}
@@ -43,7 +43,7 @@ def test_health_reports_a_check_that_does_not_answer_as_timed_out(client, settin
     settings.DAARION_READINESS_TIMEOUT_SECONDS = 0.2
     settings.DAARION_READINESS_CHECKS = [
         "daarion.server.health.check_cache",
-        "tests.outage.test_api_and_health.hanging_check",
+        "tests.outage.test_api_and_health.check_hangs",
     ]
     _release.clear()
     try:
@@ -52,5 +52,5 @@ def test_health_reports_a_check_that_does_not_answer_as_timed_out(client, settin
         _release.set()
     assert response.status_code == 503
     body = response.json()
-    assert body["checks"]["hanging"] == {"ok": False, "error": "timeout"}
+    assert body["checks"]["hangs"] == {"ok": False, "error": "timeout"}
     assert body["checks"]["cache"]["ok"] is True

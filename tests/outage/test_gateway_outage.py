@@ -17,9 +17,13 @@ from llm.usage_spool import spool_dir
 from tests.factories import AgentFactory
 from tests.llm.factories import OfflineProviderFactory, make_route
 from tests.llm.helpers import db
-from tests.outage.helpers import database_down
+from tests.outage.helpers import adatabase_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _spooled_files() -> list[Path]:
+    return list(Path(spool_dir()).glob("*.jsonl"))
 
 
 async def test_chat_works_during_an_outage_and_its_rows_arrive_once(settings):
@@ -40,13 +44,12 @@ async def test_chat_works_during_an_outage_and_its_rows_arrive_once(settings):
         )
 
     before = await gateway.chat(ask())  # warms the registry, agent and budget caches
-    with database_down():
+    async with adatabase_down():
         during = [await gateway.chat(ask()) for _ in range(3)]
         assert await sync_to_async(usage_flush)(timeout=10, spooled_ok=True)
-        spooled = list(Path(spool_dir()).glob("*.jsonl"))
-        assert spooled  # on disk, not only in memory
+        assert _spooled_files()  # on disk, not only in memory
     assert await sync_to_async(usage_flush)(timeout=15)  # replayed once the database answers
     ids = await db(lambda: list(UsageLog.objects.values_list("request_id", flat=True)))()
     expected = [before.request_id] + [r.request_id for r in during]
     assert sorted(ids) == sorted(expected)  # every answered request, exactly once
-    assert not list(Path(spool_dir()).glob("*.jsonl"))
+    assert not _spooled_files()
