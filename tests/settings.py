@@ -19,4 +19,6 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 TOOLCORE_ALLOWED_HOSTS = ["127.0.0.1"]
 DEMO_PROJECTS_SERVICE = True  # mounted so its test can reach it through the real tool path
 # The usage writer's disk spool: a fresh folder per test session (never replayed into another).
-LLM_USAGE_SPOOL_DIR = __import__("tempfile").mkdtemp(prefix="daarion-usage-spool-")
+LLM_USAGE_SPOOL_DIR = LLM_USAGE_SPOOL_DIR or __import__("tempfile").mkdtemp(  # noqa: F405
+    prefix="daarion-usage-spool-"
+)

@@ -208,6 +208,9 @@ LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
 # Off: usage rows use PostgreSQL's asynchronous commit (safe against our process dying; only a
 # database-server crash within ~0.6 s can lose rows). On: every batch waits for the WAL flush.
 LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)
+# Where usage rows go while the database is unreachable (replayed when it answers again);
+# empty: DATA_DIR/usage-spool. Keep it on a persistent disk shared by restarts of this host.
+LLM_USAGE_SPOOL_DIR = env_str("LLM_USAGE_SPOOL_DIR", "")
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
