@@ -24,13 +24,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 from django.conf import settings
 
-if TYPE_CHECKING:
-    from llm.usage import UsageRow
+# llm.usage.UsageRow (passed in by the writer, which imports this module: no cycle).
+UsageRow = Any
 
 logger = logging.getLogger(__name__)
 
