@@ -11,7 +11,15 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
-from llm.models import ModelRoute, Provider, ProviderKey, RouteKind, RouteTarget, UsageLog
+from llm.models import (
+    ModelRoute,
+    Provider,
+    ProviderKey,
+    RouteKind,
+    RouteTarget,
+    UsageDeadLetter,
+    UsageLog,
+)
 from llm.reports import report_csv, report_svg
 from llm.selectors import GROUPS, parse_since, usage_report, usage_report_totals
 from llm.services import provider_test
@@ -255,3 +263,18 @@ class UsageLogAdmin(admin.ModelAdmin):
             "csv_query": request.GET.urlencode(),
         }
         return TemplateResponse(request, "admin/llm/usagelog/report.html", context)
+
+
+@admin.register(UsageDeadLetter)
+class UsageDeadLetterAdmin(admin.ModelAdmin):
+    """Usage rows the database refused: read-only evidence (fix the cause, then delete)."""
+
+    list_display = ("created_at", "request_id", "reason")
+    search_fields = ("request_id", "reason")
+    readonly_fields = ("created_at", "request_id", "reason", "payload")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

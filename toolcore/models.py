@@ -307,6 +307,7 @@ class Outcome(models.TextChoices):
     UPSTREAM_ERROR = "upstream_error"
     DISABLED = "disabled"
     CANCELLED = "cancelled"  # the caller went away mid-call (audit only)
+    STARTED = "started"  # written before the executor runs; completed after (audit only)
 
 
 class ToolCall(models.Model):

@@ -4,6 +4,10 @@
 with listing, validates the arguments against the input schema, runs the executor, and writes
 one ToolCall audit row whatever happens. Tool-level failures come back as a ToolError in the
 result, never as an exception.
+
+The audit is write-ahead: before an executor runs, its row is committed with outcome `started`
+and completed (one UPDATE) after. If that row cannot be written the tool does not run and the
+caller gets ServiceUnavailable (503, Retry-After): no tool acts without a trace.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from daarion.agents.selectors import agent_aget
 from daarion.agents.validators import AGENT_ID_RE
+from daarion.common.errors import ServiceUnavailable
 from toolcore.errors import ToolCallFailed
 from toolcore.executors.http import execute_http
 from toolcore.executors.mcp import execute_mcp
@@ -70,6 +75,7 @@ async def tool_call(
     error: ToolError | None = None
     http_status: int | None = None
     attempts = 0
+    audit_started = False  # the `started` row is in: complete it instead of inserting one
     try:
         valid_id = isinstance(agent_id, str) and AGENT_ID_RE.match(agent_id)
         agent = await agent_aget(agent_id=agent_id) if valid_id else None
@@ -98,7 +104,17 @@ async def tool_call(
                 request_id=request_id,
                 call_id=call_id,
             )
-            result, http_status, attempts = await _validated_run(spec, args, ctx)
+            cleaned = _validated_args(spec, args)
+            await _audit_start(
+                call_id=call_id,
+                request_id=request_id,
+                agent_id=agent_id,
+                requested_tool=tool_id,
+                spec=spec,
+                args=args,
+            )
+            audit_started = True
+            result, http_status, attempts = await _run(spec, cleaned, ctx)
     except ToolCallFailed as failure:
         outcome = Outcome(failure.error_type)
         secrets = spec.secret_values if spec else ()
@@ -124,6 +140,7 @@ async def tool_call(
                 http_status=None,
                 attempts=attempts,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                update=audit_started,
             )
         )
         raise
@@ -140,6 +157,7 @@ async def tool_call(
         http_status=http_status,
         attempts=attempts,
         latency_ms=latency_ms,
+        update=audit_started,
     )
     logger.info(
         "tool call %s agent=%r tool=%r outcome=%s attempts=%s latency_ms=%.1f",
@@ -160,9 +178,7 @@ async def tool_call(
     )
 
 
-async def _validated_run(
-    spec: ToolSpec, args: Any, ctx: ToolContext
-) -> tuple[Any, int | None, int]:
+def _validated_args(spec: ToolSpec, args: Any) -> dict:
     if not isinstance(args, dict):
         raise ToolCallFailed("invalid_args", "args must be a JSON object.")
     cleaned = strip_optional_nulls(spec.input_schema, args)
@@ -174,6 +190,10 @@ async def _validated_run(
             f"Invalid arguments for '{spec.name}': {summary}. Fix them and call again.",
             details={"errors": errors},
         )
+    return cleaned
+
+
+async def _run(spec: ToolSpec, cleaned: dict, ctx: ToolContext) -> tuple[Any, int | None, int]:
     try:
         execution = await _EXECUTORS[spec.executor](spec=spec, args=cleaned, ctx=ctx)  # type: ignore[index]
     except ToolCallFailed:
@@ -194,6 +214,42 @@ async def _validated_run(
     return result, execution.http_status, execution.attempts
 
 
+async def _audit_start(
+    *,
+    call_id: str,
+    request_id: str | None,
+    agent_id: str,
+    requested_tool: Any,
+    spec: ToolSpec,
+    args: Any,
+) -> None:
+    """Commit the call's `started` row before the executor runs; 503 if it cannot be written."""
+    try:
+        await ToolCall.objects.acreate(
+            call_id=call_id,
+            **_audit_identity(request_id, agent_id, requested_tool, spec),
+            args=redact(args, schema=spec.input_schema, secrets=spec.secret_values),
+            outcome=Outcome.STARTED,
+            latency_ms=0,
+        )
+    except DatabaseError as exc:
+        logger.error("tool call %s not run: its audit row could not be written (%s)", call_id, exc)
+        raise ServiceUnavailable(
+            "The tool was not called: its audit record could not be written. Try again shortly.",
+            headers={"Retry-After": "2"},
+        ) from None
+
+
+def _audit_identity(request_id: Any, agent_id: Any, requested_tool: Any, spec: ToolSpec | None):
+    return {
+        "request_id": storable_text(str(request_id or ""))[:64],
+        "agent_id": storable_text(str(agent_id))[:64],
+        "requested_tool": storable_text(str(requested_tool))[:128],
+        "tool_id": spec.pk if spec else None,
+        "tool_version": spec.version if spec else None,
+    }
+
+
 async def _record(
     *,
     call_id: str,
@@ -207,21 +263,30 @@ async def _record(
     http_status: int | None,
     attempts: int,
     latency_ms: float,
+    update: bool = False,
 ) -> None:
+    """The call's final audit state: completes its `started` row (`update`) or inserts one."""
+    result = {
+        "outcome": outcome,
+        "error_message": storable_text(error.message) if error else "",
+        "http_status": http_status,
+        "attempts": attempts,
+        "latency_ms": latency_ms,
+    }
+    if update:
+        try:
+            await ToolCall.objects.filter(call_id=call_id).aupdate(**result)
+        except DatabaseError:
+            # The tool has acted and its `started` row stays as the trace; failing the request
+            # now would invite a retry that acts twice.
+            logger.exception("tool call %s: audit row left as 'started'", call_id)
+        return
     secrets = spec.secret_values if spec else ()
     await ToolCall.objects.acreate(
         call_id=call_id,
-        request_id=storable_text(str(request_id or ""))[:64],
-        agent_id=storable_text(str(agent_id))[:64],
-        requested_tool=storable_text(str(requested_tool))[:128],
-        tool_id=spec.pk if spec else None,
-        tool_version=spec.version if spec else None,
+        **_audit_identity(request_id, agent_id, requested_tool, spec),
         args=redact(args, schema=spec.input_schema if spec else None, secrets=secrets),
-        outcome=outcome,
-        error_message=storable_text(error.message) if error else "",
-        http_status=http_status,
-        attempts=attempts,
-        latency_ms=latency_ms,
+        **result,
     )
 
 

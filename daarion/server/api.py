@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -80,6 +82,19 @@ def _install_error_handlers(api: NinjaAPI) -> None:
         error_type = {400: "invalid_request", 403: "permission_denied", 404: "not_found"}
         return api_error_response(
             exc.status_code, error_type.get(exc.status_code, "error"), str(exc.message)
+        )
+
+    @api.exception_handler(DjangoOperationalError)
+    @api.exception_handler(DjangoInterfaceError)
+    def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # The database is unreachable (outage, restart, pool exhausted): tell the caller to come
+        # back shortly instead of a generic 500 after long timeouts.
+        logger.error("database unavailable in %s %s: %s", request.method, request.path, exc)
+        return api_error_response(
+            503,
+            "service_unavailable",
+            "The database is temporarily unavailable. Retry shortly.",
+            headers={"Retry-After": "2"},
         )
 
     @api.exception_handler(Exception)

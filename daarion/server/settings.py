@@ -98,13 +98,19 @@ if EMBEDDED_DATABASE:
 
     DATABASE_URL = embedded_database_url(DATA_DIR)
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+# A database outage answers fast (JSON 503, daarion.server.api) instead of hanging requests:
+# new connections give up after DATABASE_CONNECT_TIMEOUT s, a wait for a pooled one after
+# DATABASE_POOL_TIMEOUT s.
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 2)
+)
 # psycopg's connection pool (Django ≥ 5.1): async views reach the DB through worker threads, and
 # a pool keeps a connect() off every request.
 if env_bool("DATABASE_POOL", True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN", 1),
         "max_size": env_int("DATABASE_POOL_MAX", 10),
-        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 1.5),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,6 +172,9 @@ LOGGING = {
 # --- DAARION --------------------------------------------------------------------------------
 # Readiness checks behind GET /internal/health: dotted paths to callables returning a dict
 # {"ok": bool, ...}. Apps add theirs here.
+# /internal/health answers within this many seconds; a check still running then is reported
+# as failed ("timeout").
+DAARION_READINESS_TIMEOUT_SECONDS = env_float("DAARION_READINESS_TIMEOUT_SECONDS", 1.5)
 DAARION_READINESS_CHECKS = [
     "daarion.server.health.check_database",
     "daarion.server.health.check_pgvector",
@@ -203,6 +212,9 @@ LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
 # Off: usage rows use PostgreSQL's asynchronous commit (safe against our process dying; only a
 # database-server crash within ~0.6 s can lose rows). On: every batch waits for the WAL flush.
 LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)
+# Where usage rows go while the database is unreachable (replayed when it answers again);
+# empty: DATA_DIR/usage-spool. Keep it on a persistent disk shared by restarts of this host.
+LLM_USAGE_SPOOL_DIR = env_str("LLM_USAGE_SPOOL_DIR", "")
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)

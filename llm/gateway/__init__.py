@@ -17,19 +17,26 @@ request: routes, agents and budgets come from per-process caches invalidated by 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from decimal import Decimal
 
 from django.conf import settings
 
 from daarion.common.request_context import request_id_or_new
 from llm.gateway.accounting import account_durably, account_failure, chat_result
-from llm.gateway.admission import admit, chat_request_validate, embed_texts_validate
+from llm.gateway.admission import (
+    admit,
+    chat_max_cost,
+    chat_request_validate,
+    embed_max_cost,
+    embed_texts_validate,
+)
 from llm.gateway.attempts import AttemptFn, T, attempt_targets
 from llm.gateway.call import Call
 from llm.gateway.streaming import ChatStream, stream_connect
 from llm.models import RouteKind, UsageStatus
 from llm.providers import adapter_for, offline_tools
 from llm.providers.base import ProviderChat
-from llm.registry import TargetInfo, registry_get
+from llm.registry import RouteInfo, TargetInfo, registry_get
 from llm.types import (
     ChatChunk,
     ChatRequest,
@@ -61,12 +68,13 @@ async def _serve(
     validate: Callable[[], None],
     rate_limited: bool,
     attempt: AttemptFn[T],
+    estimate: Callable[[RouteInfo], Decimal] | None = None,
 ) -> T:
     """Validate and admit the request, then try the route's targets; the value of the attempt
     that succeeded. On any failure (cancellation included) the request's row is written."""
     try:
         validate()
-        route = await admit(call, model=model, rate_limited=rate_limited)
+        route = await admit(call, model=model, rate_limited=rate_limited, estimate=estimate)
         return await attempt_targets(call, route, attempt)
     except BaseException as exc:
         await account_failure(call, exc)
@@ -103,6 +111,7 @@ async def chat(request: ChatRequest) -> ChatResult:
         validate=lambda: chat_request_validate(request),
         rate_limited=True,
         attempt=attempt,
+        estimate=chat_max_cost(request),
     )
     accounted = await account_durably(
         call,
@@ -136,6 +145,7 @@ async def open_chat_stream(request: ChatRequest) -> ChatStream:
         validate=lambda: chat_request_validate(request),
         rate_limited=True,
         attempt=lambda target, api_key: stream_connect(request, target, api_key),
+        estimate=chat_max_cost(request),
     )
     return ChatStream(call, request, connected)
 
@@ -198,6 +208,7 @@ async def embed(
         validate=lambda: embed_texts_validate(texts),
         rate_limited=False,
         attempt=attempt,
+        estimate=embed_max_cost(texts),
     )
     accounted = await account_durably(call, status=UsageStatus.OK, prompt_tokens=prompt_tokens)
     target = call.target
