@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from daarion.common.served import served_url_write
+from daarion.common.worker_process import background_worker
 
 def bind_port(host: str, port: int) -> socket.socket:
     """Take the port first, so a busy port fails before migrations or demo data are touched."""
