@@ -221,6 +221,7 @@ async def embeddings(request: HttpRequest, body: EmbeddingsBody):
         agent_id=_openai_agent(request, metadata, body.user),
         microdao_id=metadata.microdao_id if metadata else None,
         request_id=getattr(request, "request_id", None),
+        input_type=body.input_type,
     )
     return _json(
         {

@@ -634,8 +634,12 @@ async def embed(
     agent_id: str | None = None,
     microdao_id: str | None = None,
     request_id: str | None = None,
+    input_type: str | None = None,
 ) -> EmbeddingResult:
     """Embed `texts` (batched upstream) with the embedding route `model`; one UsageLog row.
+
+    `input_type` is "query" (a search query) or "passage" (a text to store; the default):
+    models trained with roles, such as e5, encode the two differently; others ignore it.
 
     Embeddings are not counted against the agent's chat rate limit (memory indexing would
     exhaust it) but do count towards the microDAO budget.
@@ -652,6 +656,8 @@ async def embed(
             raise errors.InvalidLlmRequest("'texts' must be a list of strings.")
         if not texts:
             raise errors.InvalidLlmRequest("'texts' must not be empty.")
+        if input_type not in (None, "query", "passage"):
+            raise errors.InvalidLlmRequest("'input_type' must be 'query' or 'passage'.")
         route = await _admit(
             call,
             model=model,
@@ -672,6 +678,7 @@ async def embed(
                     model=target.physical_model,
                     texts=texts[start : start + batch],
                     dimensions=target.dimensions,
+                    input_type=input_type,
                 )
                 vectors.extend(part.vectors)
                 prompt_tokens += part.prompt_tokens

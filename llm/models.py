@@ -16,6 +16,7 @@ class ProviderKind(models.TextChoices):
     OLLAMA = "ollama", "Ollama (OpenAI-compatible /v1)"
     OPENAI_COMPATIBLE = "openai_compatible", "Other OpenAI-compatible server"
     OFFLINE = "offline", "Offline (deterministic, for development only)"
+    LOCAL = "local", "Local model (in-process, CPU; embeddings)"
 
 
 # Presets used when an operator leaves the base URL empty.
@@ -25,6 +26,7 @@ DEFAULT_BASE_URLS = {
     ProviderKind.OLLAMA: "http://127.0.0.1:11434/v1",
     ProviderKind.OPENAI_COMPATIBLE: "",
     ProviderKind.OFFLINE: "",
+    ProviderKind.LOCAL: "",
 }
 
 
@@ -145,6 +147,19 @@ class RouteTarget(models.Model):
         route = getattr(self, "route", None)
         if route is not None and route.kind == RouteKind.EMBEDDING and not self.dimensions:
             raise ValidationError({"dimensions": "Embedding targets need their dimensions."})
+        provider = getattr(self, "provider", None)
+        if provider is not None and provider.kind == ProviderKind.LOCAL:
+            from llm.providers.local import LOCAL_MODELS  # the adapter imports these models
+
+            model = LOCAL_MODELS.get(self.physical_model)
+            if model is None:
+                raise ValidationError(
+                    {"physical_model": f"Local models: {', '.join(sorted(LOCAL_MODELS))}."}
+                )
+            if self.dimensions and self.dimensions != model.dimensions:
+                raise ValidationError(
+                    {"dimensions": f"{model.name} gives {model.dimensions}-dimensional vectors."}
+                )
 
 
 class UsageStatus(models.TextChoices):

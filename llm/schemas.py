@@ -54,5 +54,7 @@ class EmbeddingsBody(Schema):
     model: str = Field(min_length=1, max_length=128)
     input: str | list[str] = Field(description="A string or a list of strings.")
     encoding_format: str = Field(default="float", pattern="^(float|base64)$")
+    # Not OpenAI's: whether `input` is a search query or a stored passage (e5 needs to know).
+    input_type: str | None = Field(default=None, pattern="^(query|passage)$")
     metadata: RequestMetadata | None = None
     user: str | None = Field(default=None, max_length=256)

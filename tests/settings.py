@@ -18,3 +18,5 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 # toolcore: the fake tool servers run on 127.0.0.1 (SSRF tests override this to []).
 TOOLCORE_ALLOWED_HOSTS = ["127.0.0.1"]
 DEMO_PROJECTS_SERVICE = True  # mounted so its test can reach it through the real tool path
+# The fast hashing embedder for the suite; the retrieval eval (tests/eval) uses the real default.
+MEMORY_DEFAULT_EMBEDDING_MODEL = "offline-embed"

@@ -48,5 +48,11 @@ class LlmProvider(Protocol):
     ) -> AsyncIterator[ProviderStreamEvent]: ...
 
     async def embed(
-        self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
+        self,
+        *,
+        provider: ProviderInfo,
+        model: str,
+        texts: list[str],
+        dimensions: int | None,
+        input_type: str | None = None,  # "query" or "passage"; models without roles ignore it
     ) -> ProviderEmbeddings: ...

@@ -179,7 +179,13 @@ class OfflineProvider:
         )
 
     async def embed(
-        self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
+        self,
+        *,
+        provider: ProviderInfo,
+        model: str,
+        texts: list[str],
+        dimensions: int | None,
+        input_type: str | None = None,  # ignored: the same vector serves queries and passages
     ) -> ProviderEmbeddings:
         dims = dimensions or DEFAULT_DIMENSIONS
 

@@ -170,7 +170,13 @@ class OpenAICompatibleProvider:
                 raise errors.ProviderUpstreamError(f"{provider.name}: stream ended early")
 
     async def embed(
-        self, *, provider: ProviderInfo, model: str, texts: list[str], dimensions: int | None
+        self,
+        *,
+        provider: ProviderInfo,
+        model: str,
+        texts: list[str],
+        dimensions: int | None,
+        input_type: str | None = None,  # ignored: the same vector serves queries and passages
     ) -> ProviderEmbeddings:
         payload: dict[str, Any] = {"model": model, "input": texts}
         reply = await transport.post(
