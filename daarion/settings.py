@@ -224,7 +224,7 @@ MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 20)
 MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
 # Fusion weights of the vector and full-text lists (Memory settings override them per microDAO).
 MEMORY_VECTOR_WEIGHT = env_float("MEMORY_VECTOR_WEIGHT", 1.0)
-MEMORY_TEXT_WEIGHT = env_float("MEMORY_TEXT_WEIGHT", 0.5)
+MEMORY_TEXT_WEIGHT = env_float("MEMORY_TEXT_WEIGHT", 0.25)
 MEMORY_TEXT_MATCH_MAX = env_int("MEMORY_TEXT_MATCH_MAX", 2000)  # full-text matches ranked, at most
 # HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)

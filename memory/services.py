@@ -211,12 +211,17 @@ def _memory_insert_one(memory: Memory) -> tuple[Memory, bool]:
 
 
 async def memories_embed(
-    *, memories: Sequence[MemoryRef], agent_id: str | None, models: Sequence[str] | None = None
+    *,
+    memories: Sequence[MemoryRef],
+    agent_id: str | None,
+    models: Sequence[str] | None = None,
+    failures: dict[str, str] | None = None,
 ) -> set[int]:
     """Embed memories of one microDAO with every model they need; return the ids now complete.
 
     A model whose route fails leaves its memories pending (logged, never raised): the texts are
-    already committed, and `reindex_memories --pending` finishes them later.
+    already committed, and `reindex_memories --pending` finishes them later. `failures`, when
+    given, collects model → the error's message.
     """
     if not memories:
         return set()
@@ -242,6 +247,8 @@ async def memories_embed(
                 model,
                 exc.error_type,
             )
+            if failures is not None:
+                failures[model] = exc.message
             complete = False
             continue
         embedded.append((model, dimensions, vectors))

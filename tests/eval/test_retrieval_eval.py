@@ -77,7 +77,7 @@ def test_default_configuration_meets_the_quality_floors(internal_headers, settin
 
 
 # (vector weight, text weight) pairs tried on each route; None = the settings' defaults.
-WEIGHTS = [(None, None), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.25), (1.0, 0.5)]
+WEIGHTS = [(None, None), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.5), (1.0, 0.25), (1.0, 0.1)]
 
 
 @pytest.mark.skipif(not os.environ.get("EVAL"), reason="the full table: `make eval`")
