@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench eval clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ format: install
 ## Benchmarks (not part of `make test`); results printed and saved under tests/bench/results/.
 bench: install
 	$(PY) -m pytest tests/bench -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+
+## Retrieval eval (tests/eval): recall@1/@5 and MRR per slice for every embedding route and a few
+## fusion weights, then the local model's costs on this machine (docs/memory-embeddings.md).
+eval: install
+	EVAL=1 $(PY) -m pytest tests/eval -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+	$(PY) -m tests.eval.embedding_costs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
