@@ -1,22 +1,9 @@
-"""ASGI entry point. Refuses to start when system checks fail (e.g. dev secrets with DEBUG off)."""
+"""Entry-point shim: the ASGI application lives in the composition root, daarion.server.asgi.
 
-import os
+Kept because the external peer benchmark harness serves `daarion.asgi:application`.
+Nothing inside the project imports this module.
+"""
 
-from django.core.asgi import get_asgi_application
+from daarion.server.asgi import application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daarion.settings")
-
-django_application = get_asgi_application()
-
-from django.conf import settings  # noqa: E402  (after the app registry is ready)
-
-from daarion.startup import refuse_unsafe_start  # noqa: E402
-
-refuse_unsafe_start()
-
-if settings.SERVE_STATIC:
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-    application = ASGIStaticFilesHandler(django_application)
-else:
-    application = django_application
+__all__ = ["application"]

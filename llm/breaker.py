@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from daarion.common.process_state import register_reset
+
 
 @dataclass(slots=True)
 class _State:
@@ -111,3 +113,4 @@ breaker = CircuitBreaker(
     threshold=lambda: getattr(settings, "LLM_BREAKER_FAILURES", 5),
     cooldown=lambda: getattr(settings, "LLM_BREAKER_COOLDOWN_SECONDS", 30.0),
 )
+register_reset(breaker.reset)

@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from daarion.agents.models import MicroDAO
+from daarion.common.process_state import register_reset
 from daarion.common.registry_cache import RegistryCache
 from llm.models import UsageLog
 
@@ -120,6 +121,7 @@ async def budget_acheck(*, microdao_id: str) -> tuple[Decimal, Decimal] | None:
     return (budget, spend) if spend >= budget else None
 
 
+@register_reset
 def budget_reset() -> None:
     """Forget cached budgets and spend (signals, tests)."""
     budget_cache.invalidate()

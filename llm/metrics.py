@@ -11,6 +11,8 @@ import threading
 from collections import defaultdict
 from decimal import Decimal
 
+from daarion.common.process_state import register_reset
+
 LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 _lock = threading.RLock()  # re-entrant: rows may be recorded from a GC finaliser
@@ -122,6 +124,7 @@ def metrics_render(*, provider_up: dict[str, int] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+@register_reset
 def metrics_reset() -> None:
     with _lock:
         for store in (_requests, _errors, _tokens, _cost, _latency_sum, _latency_count):

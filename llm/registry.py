@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from daarion.common.process_state import register_reset
 from daarion.common.registry_cache import RegistryCache
 from llm.models import ModelRoute, Provider, RouteKind
 
@@ -179,6 +180,7 @@ async def registry_aget() -> Registry:
     return await sync_to_async(_load_and_release)()
 
 
+@register_reset
 def registry_invalidate() -> None:
     global _stale
     _stale = None

@@ -31,6 +31,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection, connections
 
+from daarion.common.process_state import register_reset
 from llm.models import UsageLog
 
 logger = logging.getLogger(__name__)
@@ -286,6 +287,7 @@ async def usage_wait(future: asyncio.Future | None) -> None:
         logger.error("usage row not committed within %.1fs; kept queued for retry", timeout)
 
 
+@register_reset  # (tests) a test's usage rows are written before the next test starts
 def usage_flush(timeout: float = 30.0) -> bool:
     return usage_writer.flush(timeout)
 

@@ -11,7 +11,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 
-from daarion.agents.models import Agent, MicroDAO
+from daarion.agents.access import agent_access_check
+from daarion.agents.models import MicroDAO
 from daarion.common.errors import BadRequest, NotFound, PayloadTooLarge
 from memory.chunking import chunk_text
 from memory.models import Document, Kind, Memory, Tier
@@ -26,14 +27,10 @@ def _checksum(text: str) -> str:
 
 
 def _check_owner(microdao_id: str, agent_id: str | None) -> None:
-    if not MicroDAO.objects.filter(pk=microdao_id).exists():
-        raise NotFound(f"Unknown microDAO {microdao_id!r}.")
     if agent_id is not None:
-        owner = Agent.objects.filter(pk=agent_id).values_list("microdao_id", flat=True).first()
-        if owner is None:
-            raise NotFound(f"Unknown agent {agent_id!r}.")
-        if owner != microdao_id:
-            raise BadRequest(f"Agent {agent_id!r} is not an agent of {microdao_id!r}.")
+        agent_access_check(agent_id=agent_id, microdao_id=microdao_id)
+    elif not MicroDAO.objects.filter(pk=microdao_id).exists():
+        raise NotFound(f"Unknown microDAO {microdao_id!r}.")
 
 
 def _document_write(

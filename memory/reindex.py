@@ -17,7 +17,8 @@ from asgiref.sync import sync_to_async
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from daarion.agents.models import Agent, MicroDAO
+from daarion.agents.access import agent_access_check
+from daarion.agents.models import MicroDAO
 from daarion.common.errors import BadRequest, NotFound
 from memory.config import embedding_config_get
 from memory.embeddings import embedding_model_dimensions
@@ -50,11 +51,7 @@ class ReindexReport:
 
 def _scope_microdaos(microdao_id: str | None, agent_id: str | None) -> tuple[str | None, list]:
     if agent_id is not None:
-        owner = Agent.objects.filter(pk=agent_id).values_list("microdao_id", flat=True).first()
-        if owner is None:
-            raise NotFound(f"Unknown agent {agent_id!r}.")
-        if microdao_id is not None and owner != microdao_id:
-            raise BadRequest(f"Agent {agent_id!r} is not an agent of {microdao_id!r}.")
+        owner = agent_access_check(agent_id=agent_id, microdao_id=microdao_id).microdao_id
         return owner, [owner]
     if microdao_id is not None:
         if not MicroDAO.objects.filter(pk=microdao_id).exists():

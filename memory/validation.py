@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from django.conf import settings
 
-from daarion.agents.models import MicroDAO
-from daarion.agents.selectors import agent_aget, agent_get
-from daarion.common.errors import BadRequest, NotFound, PayloadTooLarge, PermissionDenied
+from daarion.agents.access import agent_access_acheck, agent_access_check
+from daarion.agents.selectors import AgentInfo
+from daarion.common.errors import BadRequest, PayloadTooLarge
 from memory.models import Kind, Tier
 from memory.types import TenantScope
 
@@ -62,35 +62,21 @@ def clean_text(text: str, *, field: str = "text") -> str:
     return text
 
 
-def _scope_error(agent_id: str, microdao_id: str, microdao_exists: bool) -> Exception:
-    if not microdao_exists:
-        return NotFound(f"Unknown microDAO {microdao_id!r}.")
-    return PermissionDenied(f"Agent {agent_id!r} is not an agent of {microdao_id!r}.")
+def _scope(agent: AgentInfo, microdao_id: str) -> TenantScope:
+    return TenantScope(
+        microdao_id=microdao_id, agent_id=agent.id, shares_memory=agent.microdao_shares_memory
+    )
 
 
 async def tenant_scope_aget(*, agent_id: str, microdao_id: str) -> TenantScope:
-    """The caller's tenant; 404 for an unknown agent or microDAO, 403 for a mismatched pair."""
+    """The caller's tenant, under the one agent access policy (daarion.agents.access)."""
     if not agent_id or not microdao_id:
         raise BadRequest("`agent_id` and `microdao_id` are required.")
-    agent = await agent_aget(agent_id=agent_id)
-    if agent is None:
-        raise NotFound(f"Unknown agent {agent_id!r}.")
-    if agent.microdao_id != microdao_id:
-        exists = await MicroDAO.objects.filter(pk=microdao_id).aexists()
-        raise _scope_error(agent_id, microdao_id, exists)
-    return TenantScope(
-        microdao_id=microdao_id, agent_id=agent_id, shares_memory=agent.microdao_shares_memory
-    )
+    agent = await agent_access_acheck(agent_id=agent_id, microdao_id=microdao_id)
+    return _scope(agent, microdao_id)
 
 
 def tenant_scope_get(*, agent_id: str, microdao_id: str) -> TenantScope:
     if not agent_id or not microdao_id:
         raise BadRequest("`agent_id` and `microdao_id` are required.")
-    agent = agent_get(agent_id=agent_id)
-    if agent is None:
-        raise NotFound(f"Unknown agent {agent_id!r}.")
-    if agent.microdao_id != microdao_id:
-        raise _scope_error(agent_id, microdao_id, MicroDAO.objects.filter(pk=microdao_id).exists())
-    return TenantScope(
-        microdao_id=microdao_id, agent_id=agent_id, shares_memory=agent.microdao_shares_memory
-    )
+    return _scope(agent_access_check(agent_id=agent_id, microdao_id=microdao_id), microdao_id)

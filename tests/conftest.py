@@ -43,13 +43,14 @@ def _no_network_beyond_loopback():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_registry_caches():
-    """Each test sees the registry as it wrote it (caches are per process)."""
-    from daarion.agents.selectors import agent_cache, token_cache
+def _fresh_process_state():
+    """Each test starts from, and leaves behind, fresh process-wide state: every registry cache,
+    the breaker, budgets, metrics, and the usage writer's queue (written, not dropped)."""
+    from daarion.common.process_state import process_state_reset
 
-    agent_cache.invalidate()
-    token_cache.invalidate()
+    process_state_reset()
     yield
+    process_state_reset()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import os
 
-from daarion.settings import *  # noqa: F403
+from daarion.server.settings import *  # noqa: F403
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"

@@ -8,6 +8,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
+from daarion.agents.access import agent_access_acheck
 from daarion.agents.validators import AGENT_ID_RE
 from daarion.common.errors import BadRequest
 from toolcore.selectors import tools_for_agent
@@ -33,17 +34,19 @@ class CallIn(Schema):
     request_id: str | None = Field(None, max_length=64)
 
 
-def _agent_for(request: HttpRequest, requested: str | None) -> str:
+async def _agent_for(request: HttpRequest, requested: str | None) -> str:
+    """The agent to act as, under the one access policy (404 unknown, 403 inactive/foreign)."""
     agent_id = request.auth.effective_agent_id(requested)
     if not agent_id:
         raise BadRequest("agent_id is required (or use a service token bound to an agent).")
+    await agent_access_acheck(agent_id=agent_id, caller=request.auth)
     return agent_id
 
 
 @router.get("", summary="Tools an agent may call")
 async def list_tools(request: HttpRequest, query: Query[ListQuery]) -> dict:
     """`format=openai` gives `tools` as an OpenAI `tools` array for a chat request."""
-    agent_id = _agent_for(request, query.agent_id)
+    agent_id = await _agent_for(request, query.agent_id)
     tools = await tools_for_agent(agent_id=agent_id, fmt=query.format)
     return {"agent_id": agent_id, "format": query.format, "tools": tools}
 
@@ -52,7 +55,7 @@ async def list_tools(request: HttpRequest, query: Query[ListQuery]) -> dict:
 async def call_tool(request: HttpRequest, payload: CallIn) -> HttpResponse:
     """`{ok, result, call_id, latency_ms}`; a tool failure answers its status (404, 409, 422,
     502, 504) with `{ok: false, error: {type, message, …}, call_id, latency_ms}`."""
-    agent_id = _agent_for(request, payload.agent_id)
+    agent_id = await _agent_for(request, payload.agent_id)
     outcome = await tool_call(
         agent_id=agent_id,
         tool_id=payload.tool_id,

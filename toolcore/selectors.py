@@ -16,9 +16,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from jsonschema import Draft202012Validator
 
-from daarion.agents.selectors import AgentInfo, agent_aget
+from daarion.agents.access import AgentNotFound, agent_access_acheck
+from daarion.agents.selectors import AgentInfo
 from daarion.agents.validators import AGENT_ID_RE
-from daarion.common.errors import NotFound
 from daarion.common.registry_cache import RegistryCache
 from toolcore.ids import openai_name_for
 from toolcore.models import Executor, Grant, Tool
@@ -169,10 +169,10 @@ async def registry_asnapshot() -> RegistrySnapshot:
 
 async def tools_for_agent(*, agent_id: str, fmt: Format = "native") -> list[dict]:
     """The tools `agent_id` may call now (granted, enabled, available), as native dicts or as an
-    OpenAI `tools` array. Raises NotFound for an unknown agent; an inactive agent gets none."""
-    agent = await agent_aget(agent_id=agent_id) if AGENT_ID_RE.match(agent_id) else None
-    if agent is None:
-        raise NotFound(f"Unknown agent '{agent_id}'.")
+    OpenAI `tools` array. The one agent access policy applies (404 unknown, 403 inactive)."""
+    if not AGENT_ID_RE.match(agent_id):
+        raise AgentNotFound(f"Unknown agent '{agent_id}'.")
+    agent = await agent_access_acheck(agent_id=agent_id)
     snapshot = await registry_asnapshot()
     key = "openai" if fmt == "openai" else "native"
     return [

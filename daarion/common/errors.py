@@ -1,6 +1,6 @@
 """One error tree for everything the API answers with a 4xx/5xx.
 
-Services raise these; daarion.api turns them into `{"error": {"type", "message", ...}}` JSON
+Services raise these; daarion.server.api turns them into `{"error": {"type", "message", ...}}` JSON
 (the OpenAI error shape, so /v1 clients parse it too). Messages must never contain secrets.
 """
 

@@ -2,7 +2,7 @@
 
 Every client has a timeout (there is no way to build one without), connection pooling and no
 redirects unless asked. The transport defaults to aiohttp under httpx's API (httpx-aiohttp):
-measured faster than httpx's own pool under concurrency (see README design notes).
+measured faster than httpx's own pool under concurrency (see docs/decisions/, decision 4).
 
 An aiohttp-backed client belongs to the event loop it first ran on: keep one per loop (e.g. in a
 dict keyed by the running loop), never share one across loops or threads.

@@ -2,7 +2,7 @@
 
 Operators change registries rarely and requests read them constantly, so each process keeps what
 it loaded for `ttl` seconds. A model signal calls `invalidate()` so a change made in this process
-is seen at once; other processes see it within `ttl` (documented in the README).
+is seen at once; other processes see it within `ttl` (documented in docs/platform.md).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
+
+from daarion.common.process_state import register_reset
 
 V = TypeVar("V")
 _MISSING = object()
@@ -23,6 +25,7 @@ class RegistryCache(Generic[V]):
         self._entries: dict[Hashable, tuple[float, V]] = {}
         self._lock = threading.Lock()
         self._generation = 0
+        register_reset(self.invalidate)
 
     def get(self, key: Hashable, loader: Callable[[], V]) -> V:
         """The cached value for `key`, calling `loader()` (sync) when absent or expired."""

@@ -7,8 +7,8 @@ from dataclasses import asdict
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
+from daarion.agents.access import AgentNotFound
 from daarion.agents.selectors import agent_aget
-from daarion.common.errors import NotFound
 from daarion.runtime.turn import agent_respond
 
 router = Router()
@@ -34,7 +34,7 @@ async def agent_detail(request: HttpRequest, agent_id: str):
     request.auth.ensure_can_act_as(agent_id)
     agent = await agent_aget(agent_id=agent_id)
     if agent is None:
-        raise NotFound(f"Unknown agent {agent_id!r}.")
+        raise AgentNotFound(f"Unknown agent {agent_id!r}.")
     return agent
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from daarion.agents.selectors import agent_aget
-from daarion.common.errors import BadRequest, Conflict, NotFound
+from daarion.agents.access import agent_access_acheck
+from daarion.common.errors import BadRequest
 from daarion.runtime.types import ToolCallRecord, TurnEvent, TurnResult, TurnUsage
 from llm import gateway
 from llm.models import ProviderKind
@@ -134,13 +134,8 @@ async def agent_respond(
     if not message:
         raise BadRequest("message must not be empty.")
 
-    agent = await agent_aget(agent_id=agent_id)
-    if agent is None:
-        raise NotFound(f"Unknown agent {agent_id!r}.")
-    if not agent.is_active:
-        raise Conflict(f"Agent {agent_id!r} is disabled.")
-    if microdao_id is not None and microdao_id != agent.microdao_id:
-        raise BadRequest(f"Agent {agent_id!r} does not belong to microDAO {microdao_id!r}.")
+    # The one access policy: 404 unknown, 403 inactive or outside the named microDAO.
+    agent = await agent_access_acheck(agent_id=agent_id, microdao_id=microdao_id)
     microdao_id = agent.microdao_id
     degraded: list[str] = []
     timing: dict[str, float] = {}

@@ -65,7 +65,7 @@ def _pin(process: subprocess.Popen, cpus: list[int] | None) -> None:
 def _upstream():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.llm_upstream", "--port", str(port)], cwd=REPO_ROOT
+        [sys.executable, "-m", "tests.fakes.openai_upstream", "--port", str(port)], cwd=REPO_ROOT
     )
     _pin(process, LOAD_CPUS)
     try:
@@ -87,7 +87,7 @@ def _gateway(**extra_env: str):
     port = free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "daarion.settings",
+        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
         "DEBUG": "0",
         "SECRET_KEY": settings.SECRET_KEY,
         "INTERNAL_SECRET": settings.INTERNAL_SECRET,

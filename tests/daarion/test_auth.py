@@ -114,4 +114,4 @@ def test_token_is_stored_hashed(sofia):
 def test_unknown_agent_is_json_404(client, internal_headers):
     response = client.get("/internal/agents/agent:nobody", headers=internal_headers)
     assert response.status_code == 404
-    assert response.json()["error"]["type"] == "not_found"
+    assert response.json()["error"]["type"] == "agent_not_found"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 
-from daarion import demo_projects
-from daarion.demo import DEMO_REGISTRY
-from daarion.registry_io import registry_import, registry_load_yaml
+from daarion.server import demo_projects
+from daarion.server.demo import DEMO_REGISTRY
+from daarion.server.registry_io import registry_import, registry_load_yaml
 from toolcore.selectors import registry_cache
 from toolcore.services import tool_call
 

@@ -9,8 +9,13 @@ import yaml
 from django.core.management import CommandError, call_command
 
 from daarion.agents.models import Agent, MicroDAO
-from daarion.demo import DEMO_REGISTRY
-from daarion.registry_io import RegistryError, registry_export, registry_import, registry_load_yaml
+from daarion.server.demo import DEMO_REGISTRY
+from daarion.server.registry_io import (
+    RegistryError,
+    registry_export,
+    registry_import,
+    registry_load_yaml,
+)
 from llm.models import ModelRoute, Provider, ProviderKey, RouteTarget
 from toolcore.models import Grant, Tool
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from daarion.checks import check_production_secrets
-from daarion.startup import refuse_unsafe_start
+from daarion.server.checks import check_production_secrets
+from daarion.server.startup import refuse_unsafe_start
 from tests.fakes.server import REPO_ROOT
 
 

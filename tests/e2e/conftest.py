@@ -7,26 +7,21 @@ from decimal import Decimal
 import pytest
 
 from daarion.agents.models import Agent, MicroDAO
-from daarion.demo import demo_registry_import
-from llm.breaker import breaker
+from daarion.common.process_state import process_state_reset
+from daarion.server.demo import demo_registry_import
 from llm.models import ProviderKind
-from llm.registry import registry_invalidate
 from llm.services import route_upsert
-from llm.usage import usage_flush
-from memory.config import config_cache
-from memory.spaces import space_cache
-from tests.e2e.fakes import ProjectsService, ScriptedLLM
+from tests.e2e.fakes import ProjectsService, sofia_script
+from tests.fakes.openai_upstream import UpstreamState, fake_upstream
 from tests.fakes.server import serve_aiohttp
 from tests.llm.factories import ProviderFactory
-from toolcore.selectors import registry_cache as tool_registry_cache
 
 
 @pytest.fixture
 def scripted_llm():
-    llm = ScriptedLLM()
-    with serve_aiohttp(llm.app()) as url:
-        llm.url = url
-        yield llm
+    """The shared fake upstream, scripted to play Sofia's LLM (`state.requests`, `state.down`)."""
+    with fake_upstream(UpstreamState(script=sofia_script)) as (_, state):
+        yield state
 
 
 @pytest.fixture
@@ -35,14 +30,6 @@ def projects_service():
     with serve_aiohttp(service.app()) as url:
         service.url = url
         yield service
-
-
-def _reset_caches() -> None:
-    registry_invalidate()
-    tool_registry_cache.invalidate()
-    config_cache.invalidate()
-    space_cache.invalidate()
-    breaker.reset()
 
 
 @pytest.fixture
@@ -63,9 +50,8 @@ def sofia_world(transactional_db, settings, scripted_llm, projects_service):
         "output_price_per_1m": Decimal("8.00"),
     }
     route_upsert(name="sofia-default", kind="chat", targets=[scripted_target])
-    _reset_caches()
+    process_state_reset()  # the import above filled the caches
     microdao = MicroDAO.objects.get(pk="microdao:daarion")
     sofia = Agent.objects.get(pk="agent:sofia")
     yield {"microdao": microdao, "sofia": sofia}
-    usage_flush()
-    _reset_caches()
+    process_state_reset()

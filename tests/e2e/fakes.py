@@ -1,4 +1,5 @@
-"""A scripted OpenAI-compatible LLM and a projects service, both real HTTP servers on 127.0.0.1."""
+"""The end-to-end script of the fake LLM upstream (tests/fakes/openai_upstream.py) and a
+projects service (a real HTTP server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -39,87 +40,52 @@ class ProjectsService:
         return app
 
 
-class ScriptedLLM:
-    """Asks for the projects tool on a project question, then answers from the tool's result;
-    answers 'when did … start?' from the memory lines in its system message."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.down = False
-
-    def app(self) -> web.Application:
-        async def completions(request: web.Request) -> web.Response:
-            body = await request.json()
-            self.requests.append(body)
-            if self.down:
-                return web.json_response({"error": {"message": "overloaded"}}, status=503)
-            return web.json_response(_completion(body, self._reply(body)))
-
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", completions)
-        return app
-
-    def _reply(self, body: dict) -> dict:
-        messages = body["messages"]
-        tool_results = [m for m in messages if m["role"] == "tool"]
-        if tool_results:
-            payload = orjson.loads(tool_results[-1]["content"])
-            if not payload.get("ok"):
-                return {
-                    "role": "assistant",
-                    "content": f"The tool failed: {payload['error']['type']}.",
+def sofia_script(body: dict) -> dict:
+    """Sofia's LLM: asks for the projects tool on a project question, then answers from the
+    tool's result; answers 'when did … start?' from the memory lines in its system message."""
+    messages = body["messages"]
+    tool_results = [m for m in messages if m["role"] == "tool"]
+    if tool_results:
+        payload = orjson.loads(tool_results[-1]["content"])
+        if not payload.get("ok"):
+            return {
+                "role": "assistant",
+                "content": f"The tool failed: {payload['error']['type']}.",
+            }
+        project = payload["result"]["projects"][0]
+        titles = "; ".join(task["title"] for task in project["new_tasks"])
+        count = len(project["new_tasks"])
+        return {
+            "role": "assistant",
+            "content": f"{project['name']} has {count} new tasks: {titles}. "
+            f"Last updated {project['updated_at']}.",
+        }
+    question = messages[-1]["content"]
+    tool_names = [t["function"]["name"] for t in body.get("tools") or []]
+    projects_tool = next((name for name in tool_names if name.startswith("projects")), None)
+    if projects_tool and re.search(r"project|проєкт", question, re.IGNORECASE):
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {
+                        "name": projects_tool,
+                        "arguments": orjson.dumps(
+                            {"microdao_id": "microdao:daarion", "query": "X"}
+                        ).decode(),
+                    },
                 }
-            project = payload["result"]["projects"][0]
-            titles = "; ".join(task["title"] for task in project["new_tasks"])
-            count = len(project["new_tasks"])
-            return {
-                "role": "assistant",
-                "content": f"{project['name']} has {count} new tasks: {titles}. "
-                f"Last updated {project['updated_at']}.",
-            }
-        question = messages[-1]["content"]
-        tool_names = [t["function"]["name"] for t in body.get("tools") or []]
-        projects_tool = next((name for name in tool_names if name.startswith("projects")), None)
-        if projects_tool and re.search(r"project|проєкт", question, re.IGNORECASE):
-            return {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_1",
-                        "type": "function",
-                        "function": {
-                            "name": projects_tool,
-                            "arguments": orjson.dumps(
-                                {"microdao_id": "microdao:daarion", "query": "X"}
-                            ).decode(),
-                        },
-                    }
-                ],
-            }
-        match = re.search(r"when did (.+?) start", question, re.IGNORECASE)
-        if match:
-            subject = match.group(1).strip().lower()
-            system = messages[0]["content"]
-            for line in system.splitlines():
-                if subject in line.lower() and "started" in line.lower():
-                    return {"role": "assistant", "content": f"From memory: {line.strip('- ')}"}
-            return {"role": "assistant", "content": "I don't remember."}
-        return {"role": "assistant", "content": "Noted."}
-
-
-def _completion(body: dict, message: dict) -> dict:
-    return {
-        "id": "chatcmpl-scripted",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body["model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
-    }
+            ],
+        }
+    match = re.search(r"when did (.+?) start", question, re.IGNORECASE)
+    if match:
+        subject = match.group(1).strip().lower()
+        system = messages[0]["content"]
+        for line in system.splitlines():
+            if subject in line.lower() and "started" in line.lower():
+                return {"role": "assistant", "content": f"From memory: {line.strip('- ')}"}
+        return {"role": "assistant", "content": "I don't remember."}
+    return {"role": "assistant", "content": "Noted."}

@@ -12,6 +12,7 @@ from llm.models import UsageLog
 from llm.usage import usage_flush
 from memory.models import Memory
 from tests.factories import AgentFactory, make_service_token
+from tests.fakes.openai_upstream import COMPLETION_TOKENS, PROMPT_TOKENS
 from toolcore.models import ToolCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,7 +52,7 @@ def test_project_question_runs_tool_and_answers_from_its_data(
     assert ToolCall.objects.filter(agent_id="agent:sofia").count() == 1
 
     # the model was offered the agent's tools, then given the tool result
-    first, second = scripted_llm.requests
+    first, second = (request["body"] for request in scripted_llm.requests)
     assert any(t["function"]["name"].startswith("projects") for t in first["tools"])
     assert second["messages"][-1]["role"] == "tool"
 
@@ -59,8 +60,11 @@ def test_project_question_runs_tool_and_answers_from_its_data(
     usage_flush()
     chat_rows = UsageLog.objects.filter(agent_id="agent:sofia", kind="chat")
     assert chat_rows.count() == 2
-    assert body["usage"]["llm_calls"] == 2 and body["usage"]["total_tokens"] == 140
-    assert body["usage"]["cost_usd"] == pytest.approx(2 * (50 * 2 + 20 * 8) / 1_000_000)
+    assert body["usage"]["llm_calls"] == 2
+    assert body["usage"]["total_tokens"] == 2 * (PROMPT_TOKENS + COMPLETION_TOKENS)
+    assert body["usage"]["cost_usd"] == pytest.approx(
+        2 * (PROMPT_TOKENS * 2 + COMPLETION_TOKENS * 8) / 1_000_000
+    )
 
     # the exchange is in memory
     stored = Memory.objects.filter(agent_id="agent:sofia", channel_id="chan-1")
@@ -128,7 +132,7 @@ def test_llm_outage_is_502_and_the_message_is_kept(
         ({"message": ""}, 422),
         ({"message": "   "}, 400),
         ({}, 422),
-        ({"message": "hi", "microdao_id": "microdao:other"}, 400),
+        ({"message": "hi", "microdao_id": "microdao:other"}, 403),  # agent_not_in_microdao
     ],
 )
 def test_bad_input_is_a_clear_4xx(client, internal_headers, sofia_world, payload, status):

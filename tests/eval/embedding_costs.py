@@ -38,7 +38,7 @@ def _package_mb(name: str) -> float:
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daarion.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daarion.server.settings")
     import django
 
     django.setup()

@@ -1,7 +1,7 @@
 """The retrieval eval as tests: floors on the default configuration (always), and the whole
 table for every configured embedding route and a few fusion weights (`make eval`, EVAL=1).
 
-The default configuration is the production one: daarion.settings' embedding model (not the
+The default configuration is the production one: daarion.server.settings' embedding model (not the
 test settings' hashing embedder) and fusion weights, the routes of demo/registry.yaml. Encoding
 is deterministic, so a quality floor is a fair assertion (no timing is asserted).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from daarion.demo import demo_registry_import
+from daarion.server.demo import demo_registry_import
 from memory.config import config_cache
 from memory.embeddings import embedding_model_names
 from memory.search import tenant_size_cache
@@ -30,8 +30,8 @@ RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 
 
 def _production_settings():
-    # The values daarion.settings computes from the environment, not the test overrides.
-    return importlib.import_module("daarion.settings")
+    # The values daarion.server.settings computes from the environment, not the test overrides.
+    return importlib.import_module("daarion.server.settings")
 
 
 def _world(data: dict, model: str) -> None:

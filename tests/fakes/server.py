@@ -79,7 +79,7 @@ def wait_for_port(
 def uvicorn_command(port: int, *extra_args: str) -> list[str]:
     """The command line that serves our ASGI app as production does (uvloop, httptools)."""
     return [
-        sys.executable, "-m", "uvicorn", "daarion.asgi:application",
+        sys.executable, "-m", "uvicorn", "daarion.server.asgi:application",
         "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--log-level", "warning",
         *extra_args,

@@ -1,26 +1,16 @@
-"""Fixtures of the gateway's tests: fresh caches/breaker per test, fake upstreams."""
+"""Fixtures of the gateway's tests: short retry backoff, a live server, Redis."""
 
 from __future__ import annotations
 
 import pytest
 
-from llm.breaker import breaker
-from llm.budget import budget_reset
-from llm.metrics import metrics_reset
-from llm.registry import registry_invalidate
 from llm.usage import usage_flush
 
 
 @pytest.fixture(autouse=True)
-def _fresh_gateway_state(settings):
+def _fast_retries(settings):
+    """Process state is reset by the root conftest; here only the retry backoff is shortened."""
     settings.LLM_RETRY_BACKOFF_SECONDS = 0.01
-    registry_invalidate()
-    budget_reset()
-    breaker.reset()
-    metrics_reset()
-    yield
-    usage_flush()
-    breaker.reset()
 
 
 @pytest.fixture
@@ -38,7 +28,7 @@ def live_server_url():
 
     import uvicorn
 
-    from daarion.asgi import application
+    from daarion.server.asgi import application
     from tests.fakes.server import free_port
 
     port = free_port()
@@ -122,7 +112,7 @@ def server_env(settings, redis_url):
             f"postgres://{db['USER']}:{db['PASSWORD']}@:{db['PORT']}/{db['NAME']}?host={db['HOST']}"
         )
     return {
-        "DJANGO_SETTINGS_MODULE": "daarion.settings",
+        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
         "DEBUG": "0",
         "SECRET_KEY": settings.SECRET_KEY,
         "INTERNAL_SECRET": settings.INTERNAL_SECRET,

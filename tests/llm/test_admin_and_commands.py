@@ -16,9 +16,9 @@ from django.test import Client
 from django.utils import timezone
 
 from llm.models import HealthState, Provider, ProviderKey, UsageLog
+from tests.fakes.openai_upstream import fake_upstream
 from tests.fakes.server import free_port
 from tests.llm.factories import OfflineProviderFactory, ProviderFactory, make_route
-from tests.llm.fake_upstream import fake_upstream
 
 SECRET = "sk-admin-secret-value-ABCDEFGH12345678"
 

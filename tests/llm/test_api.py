@@ -8,13 +8,13 @@ from django.test import AsyncClient
 
 from llm.providers.transport import close_clients
 from tests.factories import AgentFactory, make_service_token
+from tests.fakes.openai_upstream import fake_upstream
 from tests.llm.factories import (
     OfflineProviderFactory,
     ProviderFactory,
     ProviderKeyFactory,
     make_route,
 )
-from tests.llm.fake_upstream import fake_upstream
 from tests.llm.helpers import db, usage_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,9 +13,9 @@ from llm.models import ProviderKey, UsageStatus
 from llm.providers.transport import close_clients
 from llm.types import ChatRequest
 from tests.factories import AgentFactory
+from tests.fakes.openai_upstream import COMPLETION_TOKENS, PROMPT_TOKENS, REPLY, fake_upstream
 from tests.fakes.server import free_port
 from tests.llm.factories import ProviderFactory, ProviderKeyFactory, make_route
-from tests.llm.fake_upstream import COMPLETION_TOKENS, PROMPT_TOKENS, REPLY, fake_upstream
 from tests.llm.helpers import db, usage_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)

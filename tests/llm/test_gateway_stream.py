@@ -9,8 +9,8 @@ from llm import errors, gateway
 from llm.models import UsageStatus
 from llm.providers.transport import close_clients
 from llm.types import ChatRequest
+from tests.fakes.openai_upstream import PROMPT_TOKENS, fake_upstream
 from tests.llm.factories import OfflineProviderFactory, ProviderFactory, make_route
-from tests.llm.fake_upstream import PROMPT_TOKENS, fake_upstream
 from tests.llm.helpers import db, usage_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,8 @@ from llm.models import UsageLog, UsageStatus
 from llm.providers.offline import hash_embedding
 from llm.usage import usage_flush
 from tests.factories import AgentFactory, make_service_token
+from tests.fakes.openai_upstream import fake_upstream
 from tests.llm.factories import OfflineProviderFactory, ProviderFactory, make_route
-from tests.llm.fake_upstream import fake_upstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

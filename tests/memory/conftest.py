@@ -1,29 +1,11 @@
-"""Fixtures of the memory tests: two tenants, the offline embedding route, fresh caches."""
+"""Fixtures of the memory tests: two tenants, the offline embedding route."""
 
 from __future__ import annotations
 
 import pytest
 
-from llm.breaker import breaker
-from llm.registry import registry_invalidate
-from llm.usage import usage_flush
-from memory.config import config_cache
-from memory.search import tenant_size_cache
-from memory.spaces import space_cache
 from tests.factories import AgentFactory, MicroDAOFactory
 from tests.memory.factories import make_offline_embed_route
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memory_state():
-    config_cache.invalidate()
-    space_cache.invalidate()
-    tenant_size_cache.invalidate()
-    registry_invalidate()
-    breaker.reset()
-    yield
-    usage_flush()
-    breaker.reset()
 
 
 @pytest.fixture

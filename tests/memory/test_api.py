@@ -100,8 +100,9 @@ def test_old_structured_content_without_user_message_is_stored_as_text(client, t
         ({"limit": "many"}, 422, "limit"),
         ({"tiers": ["eternal"]}, 400, "tiers"),
         ({"agent_id": "agent:nobody"}, 404, "agent:nobody"),
-        ({"microdao_id": "microdao:nowhere"}, 404, "microdao:nowhere"),
-        ({"microdao_id": "microdao:beta"}, 403, "not an agent of"),
+        # The one access policy: a microDAO other than the agent's is 403, existing or not.
+        ({"microdao_id": "microdao:nowhere"}, 403, "not 'microdao:nowhere'"),
+        ({"microdao_id": "microdao:beta"}, 403, "not 'microdao:beta'"),
         ({"query": "q" * 5000}, 413, "query"),
     ],
 )

@@ -87,7 +87,7 @@ def test_ingest_kb_errors(tenants, tmp_path):
     (tmp_path / "a.md").write_text("text")
     with pytest.raises(CommandError, match="Unknown microDAO"):
         _ingest(tmp_path, "--microdao", "microdao:nowhere")
-    with pytest.raises(CommandError, match="not an agent of"):
+    with pytest.raises(CommandError, match="not 'microdao:beta'"):  # the one access policy
         _ingest(tmp_path, "--microdao", "microdao:beta", "--agent", "agent:sofia")
 
 

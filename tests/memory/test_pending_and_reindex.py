@@ -16,8 +16,9 @@ from memory import reindex
 from memory.models import Memory, MemoryEmbedding, MemorySettings, ReindexJob
 from memory.selectors import memory_query
 from memory.services import memory_settings_set, memory_store
+from tests.fakes.openai_upstream import UpstreamState, fake_upstream
 from tests.fakes.server import free_port
-from tests.memory.factories import FakeEmbeddingUpstream, make_remote_embed_route
+from tests.memory.factories import make_remote_embed_route
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,10 +47,8 @@ def _command(*args) -> str:
 
 @pytest.fixture
 def upstream():
-    fake = FakeEmbeddingUpstream(dimensions=16)
-    with fake.serve() as base_url:
-        fake.base_url = base_url
-        yield fake
+    with fake_upstream(UpstreamState(embed_dimensions=16)) as (_, state):
+        yield state
 
 
 def test_store_with_the_provider_failing_keeps_the_memory_pending_then_reindex_completes_it(
@@ -57,7 +56,7 @@ def test_store_with_the_provider_failing_keeps_the_memory_pending_then_reindex_c
 ):
     make_remote_embed_route("remote-embed", upstream.base_url, 16)
     memory_settings_set(microdao_id="microdao:alpha", embedding_model="remote-embed")
-    upstream.failing = True
+    upstream.down = True
     result = _store("The harvest festival moves to October")
     assert result.pending_embedding is True
     memory = Memory.objects.get(pk=int(result.ids[0]))
@@ -69,7 +68,7 @@ def test_store_with_the_provider_failing_keeps_the_memory_pending_then_reindex_c
     assert answer.degraded and "full-text" in answer.degraded
     assert [item.id for item in answer.items] == result.ids
 
-    upstream.failing = False
+    upstream.down = False
     breaker.reset()
     output = _command("--pending")
     assert "1 embedded, 0 failed" in output
@@ -101,7 +100,7 @@ def test_switching_models_serves_the_old_vectors_until_the_new_ones_are_complete
     _store("memory FAILME: this one upsets the new provider")
     assert MemoryEmbedding.objects.filter(model="offline-embed").count() == 6
     make_remote_embed_route("remote-embed", upstream.base_url, 16)
-    upstream.fail_when_contains = "FAILME"
+    upstream.embed_fail_when_contains = "FAILME"
 
     output = _command(
         "--microdao", "microdao:alpha", "--model", "remote-embed", "--batch-size", "2"
@@ -112,26 +111,26 @@ def test_switching_models_serves_the_old_vectors_until_the_new_ones_are_complete
     settings_row = MemorySettings.objects.get(microdao_id="microdao:alpha")
     assert settings_row.embedding_model == "remote-embed"
     assert settings_row.serving_model == "offline-embed"
-    calls = upstream.calls
+    calls = upstream.total_calls
     answer = _ask("bicycle repair workshop")
     assert answer.degraded is None and len(answer.items) == 6
-    assert upstream.calls == calls  # the query was embedded with the old model, not the new one
+    assert upstream.total_calls == calls  # the query was embedded with the old model only
     # Stored during the switch: embedded with both models.
     during = _store("memory 6: the bicycle workshop needs volunteers")
     assert set(
         MemoryEmbedding.objects.filter(memory_id=int(during.ids[0])).values_list("model", flat=True)
     ) == {"offline-embed", "remote-embed"}
 
-    upstream.fail_when_contains = None
+    upstream.embed_fail_when_contains = None
     breaker.reset()
     output = _command("--microdao", "microdao:alpha", "--model", "remote-embed")
     assert "2 embedded, 0 failed" in output  # only the missing ones
     assert "microdao:alpha: queries now use remote-embed." in output
     assert MemorySettings.objects.get(microdao_id="microdao:alpha").serving_model == "remote-embed"
-    calls = upstream.calls
+    calls = upstream.total_calls
     answer = _ask("bicycle repair workshop")
     assert answer.degraded is None and len(answer.items) == 7
-    assert upstream.calls == calls + 1  # now the query goes to the new model
+    assert upstream.total_calls == calls + 1  # now the query goes to the new model
     # The old vectors stay (other processes may still serve them) until --prune.
     assert MemoryEmbedding.objects.filter(model="offline-embed").count() == 7
     assert "Pruned 7 vectors" in _command("--pending", "--prune")

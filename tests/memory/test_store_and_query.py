@@ -134,7 +134,7 @@ def test_idempotent_store_is_a_no_op_and_a_different_payload_conflicts(tenants):
         ({"tiers": []}, BadRequest),
         ({"kinds": ["gossip"]}, BadRequest),
         ({"agent_id": "agent:nobody"}, NotFound),
-        ({"microdao_id": "microdao:nowhere"}, NotFound),
+        ({"microdao_id": "microdao:nowhere"}, PermissionDenied),  # one access policy
         ({"microdao_id": "microdao:beta"}, PermissionDenied),
     ],
 )

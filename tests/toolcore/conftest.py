@@ -1,4 +1,4 @@
-"""A real HTTP tool server on 127.0.0.1 and per-test registry hygiene."""
+"""A real HTTP tool server on 127.0.0.1 (process state is reset by the root conftest)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,8 @@ from aiohttp import web
 
 from tests.factories import AgentFactory
 from tests.fakes.server import serve_aiohttp
-from toolcore.selectors import registry_cache
 
 SECRET = "sk-tool-secret-4f1c9e7a2b"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_tool_registry():
-    registry_cache.invalidate()
-    yield
-    registry_cache.invalidate()
 
 
 class ToolServer:

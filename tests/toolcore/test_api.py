@@ -154,7 +154,8 @@ def test_inactive_agent_sees_and_calls_nothing(client, internal_headers, project
     agent.is_active = False
     agent.save()
     listing = client.get(f"/internal/tools?agent_id={agent.id}", headers=internal_headers)
-    assert listing.json()["tools"] == []
+    assert listing.status_code == 403  # the one agent access policy
+    assert listing.json()["error"]["type"] == "agent_inactive"
     response = _call(
         client,
         internal_headers,
@@ -162,7 +163,8 @@ def test_inactive_agent_sees_and_calls_nothing(client, internal_headers, project
         agent_id=agent.id,
         args={"microdao_id": "m"},
     )
-    assert response.status_code == 404
+    assert response.status_code == 403
+    assert response.json()["error"]["type"] == "agent_inactive"
 
 
 def test_disabled_tool(client, internal_headers, projects_tool, agent, tool_server):

@@ -153,7 +153,7 @@ def test_tool_validation(fields, field):
 @pytest.mark.django_db
 def test_demo_registry_tools_are_idempotent_and_granted_to_sofia(settings):
     from daarion.agents.models import Agent
-    from daarion.demo import demo_registry_import
+    from daarion.server.demo import demo_registry_import
     from tests.fakes.server import free_port
 
     settings.PROJECTS_SERVICE_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
@@ -176,7 +176,7 @@ def test_demo_registry_tools_are_idempotent_and_granted_to_sofia(settings):
 
 @pytest.mark.django_db
 def test_registry_export_and_import_round_trip():
-    from daarion.demo import demo_registry_import
+    from daarion.server.demo import demo_registry_import
     from toolcore.selectors import tool_registry_export
     from toolcore.services import (
         tool_definition_problems,

@@ -37,7 +37,7 @@ def embedded_database_url(data_dir: str | os.PathLike[str]) -> str:
             _servers[pgdata] = server
             logger.info("embedded PostgreSQL running from %s", pgdata)
             url = f"postgres://postgres@/postgres?host={quote(_socket_dir(server), safe='')}"
-            from daarion.embedded_tuning import embedded_server_tune
+            from daarion.server.embedded_tuning import embedded_server_tune
 
             embedded_server_tune(url)  # memory sizes for this machine (see that module)
     socket_dir = _socket_dir(server)

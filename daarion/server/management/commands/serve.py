@@ -23,7 +23,7 @@ class Command(BaseCommand):
         # In-process, one worker: this process holds the embedded database, so when uvicorn
         # returns (Ctrl-C) the database stops with it.
         uvicorn.run(
-            "daarion.asgi:application",
+            "daarion.server.asgi:application",
             host=host,
             port=port,
             loop="uvloop",

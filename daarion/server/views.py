@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from daarion.auth import authenticate_request
 from daarion.common.errors import api_error_response
+from daarion.server.auth import authenticate_request
 
 
 @csrf_exempt

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from daarion.registry_io import ImportSummary, registry_import, registry_load_yaml
+from daarion.server.registry_io import ImportSummary, registry_import, registry_load_yaml
 
 DEMO_REGISTRY = settings.BASE_DIR / "demo" / "registry.yaml"
 

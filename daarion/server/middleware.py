@@ -16,6 +16,16 @@ logger = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 API_PREFIXES = ("/internal/", "/v1/")
+# The OpenAPI docs are staff pages (session login) that live under the API prefixes.
+_API_DOC_PAGES = frozenset(
+    f"{prefix}{page}" for prefix in API_PREFIXES for page in ("docs", "openapi.json")
+)
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """API requests skip the page middleware (daarion/server/page_middleware.py)."""
+    path = request.path
+    return path.startswith(API_PREFIXES) and path not in _API_DOC_PAGES
 
 
 def _request_id_from(request: HttpRequest) -> str:
@@ -65,11 +75,12 @@ class JsonApiErrorsMiddleware(_AsyncCapable):
     """Turn any non-JSON error under /internal/ or /v1/ into a JSON error body.
 
     django-ninja answers its own errors in JSON; this covers what happens around it (405 from
-    the router, Django's 404/500 pages, CSRF failures) so an API client never parses HTML.
+    the router, Django's 404/500 pages, an error in any middleware below it) so an API client
+    never parses HTML. It sits right under RequestIdMiddleware so it wraps everything else.
     """
 
     def _after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if response.status_code < 400 or not request.path.startswith(API_PREFIXES):
+        if response.status_code < 400 or not is_api_request(request):
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
@@ -81,7 +92,7 @@ class JsonApiErrorsMiddleware(_AsyncCapable):
         )
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if not request.path.startswith(API_PREFIXES):
+        if not is_api_request(request):
             return None
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return api_error_response(

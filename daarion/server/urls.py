@@ -2,9 +2,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from daarion.api import internal_api, openai_api
-from daarion.health import liveness, readiness
-from daarion.views import api_not_found
+from daarion.server.api import internal_api, openai_api
+from daarion.server.health import liveness, readiness
+from daarion.server.views import api_not_found
 from llm.views import metrics as llm_metrics
 
 urlpatterns = [
@@ -20,5 +20,5 @@ urlpatterns = [
 
 if (
     settings.DEMO_PROJECTS_SERVICE
-):  # the demo's stand-in projects service (see daarion/demo_projects.py)
-    urlpatterns.append(path("demo/projects-service/", include("daarion.demo_projects")))
+):  # the demo's stand-in projects service (see daarion/server/demo_projects.py)
+    urlpatterns.append(path("demo/projects-service/", include("daarion.server.demo_projects")))

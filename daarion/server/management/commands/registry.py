@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from daarion.registry_io import (
+from daarion.server.registry_io import (
     RegistryError,
     registry_dump_yaml,
     registry_export,

@@ -1,4 +1,4 @@
-"""API requests run Django's middleware hooks inline; other pages keep the thread hop."""
+"""API requests skip Django's page middleware (no thread hop); other pages keep it."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from daarion.demo import bootstrap_demo
+from daarion.server.demo import bootstrap_demo
 
 
 class Command(BaseCommand):

