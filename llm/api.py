@@ -9,6 +9,7 @@ import base64
 import struct
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -34,8 +35,6 @@ def _json(data: dict, status: int = 200) -> HttpResponse:
 
 
 def _default(value):
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(type(value).__name__)

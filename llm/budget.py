@@ -19,9 +19,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from daarion.agents.models import MicroDAO
+from daarion.common.db import release_connection
 from daarion.common.process_state import register_reset
 from daarion.common.registry_cache import RegistryCache
 from llm.models import UsageLog
+from llm.usage import usage_flush
 
 # Values are 1-tuples so that "no budget" (None) is cached too.
 budget_cache: RegistryCache[tuple[Decimal | None]] = RegistryCache("llm-microdao-budgets", ttl=30.0)
@@ -67,9 +69,7 @@ def microdao_month_spend_db(*, microdao_id: str) -> Decimal:
 
 
 def _refresh_spend(microdao_id: str) -> _Spend:
-    from llm.usage import usage_flush  # rows still in the writer's buffer count too
-
-    usage_flush(timeout=5.0)
+    usage_flush(timeout=5.0)  # rows still in the writer's queue count too
     db_total = microdao_month_spend_db(microdao_id=microdao_id)
     entry = _Spend(_month_now(), db_total, time.monotonic(), Decimal(0))
     with _lock:
@@ -86,6 +86,8 @@ def microdao_spend_get(*, microdao_id: str) -> Decimal:
 
 
 def budget_note_spend(*, microdao_id: str, cost: Decimal) -> None:
+    """Add a request's cost to this process's view of the month (the gateway's accounting calls
+    it with each usage row it queues, so the spend is exact here before the row is written)."""
     with _lock:
         entry = _spend.get(microdao_id)
         if entry is not None:
@@ -94,8 +96,6 @@ def budget_note_spend(*, microdao_id: str, cost: Decimal) -> None:
 
 def _check(microdao_id: str) -> tuple[Decimal, Decimal] | None:
     """(budget, spend) when the microDAO has a budget and it is used up, else None."""
-    from llm.registry import release_connection
-
     try:
         budget = microdao_budget_get(microdao_id=microdao_id)
         if budget is None:

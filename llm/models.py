@@ -19,6 +19,10 @@ class ProviderKind(models.TextChoices):
     LOCAL = "local", "Local model (in-process, CPU; embeddings)"
 
 
+# Physical models a `local` provider serves (llm/providers/local.py) and their fixed vector
+# sizes: a route target with other dimensions is refused when saved.
+LOCAL_MODEL_DIMENSIONS = {"multilingual-e5-small": 384, "multilingual-e5-small-symmetric": 384}
+
 # Presets used when an operator leaves the base URL empty.
 DEFAULT_BASE_URLS = {
     ProviderKind.OPENAI: "https://api.openai.com/v1",
@@ -149,16 +153,13 @@ class RouteTarget(models.Model):
             raise ValidationError({"dimensions": "Embedding targets need their dimensions."})
         provider = getattr(self, "provider", None)
         if provider is not None and provider.kind == ProviderKind.LOCAL:
-            from llm.providers.local import LOCAL_MODELS  # the adapter imports these models
-
-            model = LOCAL_MODELS.get(self.physical_model)
-            if model is None:
+            dimensions = LOCAL_MODEL_DIMENSIONS.get(self.physical_model)
+            if dimensions is None:
+                names = ", ".join(sorted(LOCAL_MODEL_DIMENSIONS))
+                raise ValidationError({"physical_model": f"Local models: {names}."})
+            if self.dimensions and self.dimensions != dimensions:
                 raise ValidationError(
-                    {"physical_model": f"Local models: {', '.join(sorted(LOCAL_MODELS))}."}
-                )
-            if self.dimensions and self.dimensions != model.dimensions:
-                raise ValidationError(
-                    {"dimensions": f"{model.name} gives {model.dimensions}-dimensional vectors."}
+                    {"dimensions": f"{self.physical_model} gives {dimensions}-dimensional vectors."}
                 )
 
 

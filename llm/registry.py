@@ -10,41 +10,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
+from daarion.common.db import release_connection
 from daarion.common.process_state import register_reset
 from daarion.common.registry_cache import RegistryCache
 from llm.models import ModelRoute, Provider, RouteKind
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderInfo:
-    id: int
-    name: str
-    kind: str
-    base_url: str
-    timeout_seconds: float
-    enabled: bool
-    keys: tuple[str, ...] = field(repr=False)  # decrypted, active keys only; never logged
-    key_ids: tuple[int, ...] = ()  # ProviderKey ids, parallel to `keys`
-
-    _rotation: itertools.count = field(default_factory=itertools.count, repr=False, compare=False)
-
-    def next_key(self) -> str | None:
-        """Keys are used round-robin (spreads provider-side per-key limits)."""
-        if not self.keys:
-            return None
-        index = next(self._rotation) % len(self.keys)
-        if self.key_ids:
-            from llm.services import provider_key_note_used  # services import the registry
-
-            provider_key_note_used(key_id=self.key_ids[index])
-        return self.keys[index]
+from llm.types import ProviderInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +67,6 @@ class Registry:
 
     def known_models(self, kind: str | None = None) -> list[str]:
         return sorted(name for name, r in self.routes.items() if kind is None or r.kind == kind)
-
-
-def release_connection() -> None:
-    """Give this thread's database connection back (to the pool) right after a cache load, so
-    a request does not hold it while it waits for a provider. Never inside a transaction."""
-    if not connection.in_atomic_block:
-        connection.close()
 
 
 registry_cache: RegistryCache[Registry] = RegistryCache(
@@ -187,4 +156,4 @@ def registry_invalidate() -> None:
     registry_cache.invalidate()
 
 
-__all__ = ["ProviderInfo", "Registry", "RouteInfo", "RouteKind", "TargetInfo", "registry_aget"]
+__all__ = ["Registry", "RouteInfo", "RouteKind", "TargetInfo", "registry_aget"]

@@ -13,7 +13,9 @@ from django.utils import timezone
 from llm import errors
 from llm.models import HealthState, ModelRoute, Provider, ProviderKey, RouteKind, RouteTarget
 from llm.providers import adapter_for
-from llm.registry import ProviderInfo
+from llm.providers.transport import close_clients
+from llm.types import ProviderInfo
+from llm.usage import usage_writer
 
 
 def provider_upsert(*, name: str, kind: str, **fields) -> Provider:
@@ -53,13 +55,12 @@ _key_last_noted: dict[int, float] = {}
 
 
 def provider_key_note_used(*, key_id: int) -> None:
-    """Record that a key was used: written at most once a minute per key, off the hot path."""
+    """Record that a key was used: written at most once a minute per key, off the hot path
+    (on the usage writer's thread). The gateway calls it for the key of each attempt."""
     now = time.monotonic()
     if now - _key_last_noted.get(key_id, -1e9) < KEY_LAST_USED_RESOLUTION_SECONDS:
         return
     _key_last_noted[key_id] = now
-    from llm.usage import usage_writer
-
     stamp = timezone.now()
     usage_writer.submit_task(
         lambda: ProviderKey.objects.filter(pk=key_id).update(last_used_at=stamp)
@@ -69,6 +70,13 @@ def provider_key_note_used(*, key_id: int) -> None:
 def provider_health_set(*, provider_name: str, state: str, detail: str = "") -> None:
     Provider.objects.filter(name=provider_name).update(
         health_state=state, health_detail=detail[:300], health_checked_at=timezone.now()
+    )
+
+
+def provider_health_queue(*, provider_name: str, state: str, detail: str = "") -> None:
+    """provider_health_set off the hot path (on the usage writer's thread; never blocks)."""
+    usage_writer.submit_task(
+        lambda: provider_health_set(provider_name=provider_name, state=state, detail=detail)
     )
 
 
@@ -94,10 +102,12 @@ def _provider_info(provider: Provider) -> ProviderInfo:
 
 async def _probe(info: ProviderInfo, target: RouteTarget | None, kind: str) -> str:
     adapter = adapter_for(info.kind)
+    api_key, _ = info.next_key()
     model = target.physical_model if target else "test"
     if kind == RouteKind.EMBEDDING:
         result = await adapter.embed(
             provider=info,
+            api_key=api_key,
             model=model,
             texts=["ping"],
             dimensions=target.dimensions if target else None,
@@ -105,6 +115,7 @@ async def _probe(info: ProviderInfo, target: RouteTarget | None, kind: str) -> s
         return f"embedding of {len(result.vectors[0])} dimensions from {model}"
     reply = await adapter.chat(
         provider=info,
+        api_key=api_key,
         model=model,
         messages=[{"role": "user", "content": "Reply with: ok"}],
         params={"max_tokens": 5, "temperature": 0},
@@ -129,8 +140,6 @@ def provider_test(*, provider: Provider) -> ProviderTestOutcome:
         try:
             return await _probe(info, target, kind)
         finally:
-            from llm.providers.transport import close_clients
-
             await close_clients()
 
     try:

@@ -1,7 +1,9 @@
-"""Neutral request/response dataclasses of the gateway (what other apps code against)."""
+"""Neutral dataclasses: the gateway's requests and results (what other apps code against) and
+the read-only provider description the adapters receive."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -89,3 +91,27 @@ class EmbeddingResult:
 class EmbeddingModelInfo:
     name: str
     dimensions: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """A provider as the adapters see it: where to connect and with which keys (read-only)."""
+
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    timeout_seconds: float
+    enabled: bool
+    keys: tuple[str, ...] = field(repr=False)  # decrypted, active keys only; never logged
+    key_ids: tuple[int, ...] = ()  # ProviderKey ids, parallel to `keys`
+
+    _rotation: itertools.count = field(default_factory=itertools.count, repr=False, compare=False)
+
+    def next_key(self) -> tuple[str | None, int | None]:
+        """(secret, ProviderKey id) of the next key, round-robin (spreads provider-side per-key
+        limits); (None, None) without keys. Pure: noting the use is the caller's job."""
+        if not self.keys:
+            return None, None
+        index = next(self._rotation) % len(self.keys)
+        return self.keys[index], (self.key_ids[index] if self.key_ids else None)

@@ -269,10 +269,6 @@ def usage_record(row: UsageRow, *, wait: bool = False) -> asyncio.Future | None:
 
     With `wait=True` (inside a running loop) returns a future set once the row is committed.
     """
-    from llm.budget import budget_note_spend  # local import: budget reads usage rows
-
-    if row.microdao_id and row.cost_usd:
-        budget_note_spend(microdao_id=row.microdao_id, cost=row.cost_usd)
     return usage_writer.submit(row, wait=wait)
 
 

@@ -1,17 +1,17 @@
 """The Protocol every provider adapter implements, and the neutral shapes adapters return.
 
 An adapter performs ONE attempt against one provider and raises llm.errors.Provider* on
-failure; retries, fallback, limits and usage are the gateway's job.
+failure; retries, fallback, limits, key rotation and usage are the gateway's job (the
+gateway picks the key of each attempt and passes it as `api_key`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from llm.registry import ProviderInfo
+from llm.types import ProviderInfo
 
 
 @dataclass(slots=True)
@@ -40,17 +40,30 @@ class ProviderEmbeddings:
 
 class LlmProvider(Protocol):
     async def chat(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> ProviderChat: ...
 
     def chat_stream(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> AsyncIterator[ProviderStreamEvent]: ...
 
     async def embed(
         self,
         *,
         provider: ProviderInfo,
+        api_key: str | None,
         model: str,
         texts: list[str],
         dimensions: int | None,

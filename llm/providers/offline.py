@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
-from llm.registry import ProviderInfo
+from llm.types import ProviderInfo
 
 DEFAULT_DIMENSIONS = 384
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -148,7 +148,13 @@ def _prompt_tokens(messages: list[dict]) -> int:
 
 class OfflineProvider:
     async def chat(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> ProviderChat:
         message = build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
@@ -160,9 +166,17 @@ class OfflineProvider:
         )
 
     async def chat_stream(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> AsyncIterator[ProviderStreamEvent]:
-        result = await self.chat(provider=provider, model=model, messages=messages, params=params)
+        result = await self.chat(
+            provider=provider, api_key=api_key, model=model, messages=messages, params=params
+        )
         if result.message.get("tool_calls"):
             calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
             yield ProviderStreamEvent(delta={"role": "assistant", "tool_calls": calls})
@@ -182,6 +196,7 @@ class OfflineProvider:
         self,
         *,
         provider: ProviderInfo,
+        api_key: str | None,
         model: str,
         texts: list[str],
         dimensions: int | None,

@@ -16,18 +16,17 @@ import orjson
 from llm import errors
 from llm.providers import transport
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
-from llm.registry import ProviderInfo
+from llm.types import ProviderInfo
 
 _MAX_ERROR_TEXT = 300
 # Our own fields that must never reach the upstream.
 _NOT_PASSED = frozenset({"model", "messages", "stream", "metadata"})
 
 
-def _headers(provider: ProviderInfo) -> dict[str, str]:
+def _headers(api_key: str | None) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    key = provider.next_key()
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
     return headers
 
 
@@ -103,10 +102,16 @@ def _usage_tokens(usage: Any) -> tuple[int, int]:
 
 class OpenAICompatibleProvider:
     async def chat(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> ProviderChat:
         reply = await transport.post(
-            provider, "/chat/completions", _body(model, messages, params), _headers(provider)
+            provider, "/chat/completions", _body(model, messages, params), _headers(api_key)
         )
         if reply.status != 200:
             raise status_error(provider, reply.status, reply.headers, reply.body)
@@ -130,11 +135,17 @@ class OpenAICompatibleProvider:
         )
 
     async def chat_stream(
-        self, *, provider: ProviderInfo, model: str, messages: list[dict], params: dict
+        self,
+        *,
+        provider: ProviderInfo,
+        api_key: str | None,
+        model: str,
+        messages: list[dict],
+        params: dict,
     ) -> AsyncIterator[ProviderStreamEvent]:
         stream_options = {**(params.get("stream_options") or {}), "include_usage": True}
         content = _body(model, messages, params, stream=True, stream_options=stream_options)
-        headers = {**_headers(provider), "Accept": "text/event-stream"}
+        headers = {**_headers(api_key), "Accept": "text/event-stream"}
         async with transport.stream(provider, "/chat/completions", content, headers) as reply:
             if reply.status != 200:
                 raise status_error(provider, reply.status, reply.headers, await reply.read())
@@ -173,6 +184,7 @@ class OpenAICompatibleProvider:
         self,
         *,
         provider: ProviderInfo,
+        api_key: str | None,
         model: str,
         texts: list[str],
         dimensions: int | None,
@@ -180,7 +192,7 @@ class OpenAICompatibleProvider:
     ) -> ProviderEmbeddings:
         payload: dict[str, Any] = {"model": model, "input": texts}
         reply = await transport.post(
-            provider, "/embeddings", orjson.dumps(payload), _headers(provider)
+            provider, "/embeddings", orjson.dumps(payload), _headers(api_key)
         )
         if reply.status != 200:
             raise status_error(provider, reply.status, reply.headers, reply.body)

@@ -28,7 +28,7 @@ from django.conf import settings
 
 from daarion.common.http import DEFAULT_LIMITS, make_async_client
 from llm import errors
-from llm.registry import ProviderInfo
+from llm.types import ProviderInfo
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, object]] = (
     weakref.WeakKeyDictionary()
