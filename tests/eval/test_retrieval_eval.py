@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 
 from daarion.server.demo import demo_registry_import
-from memory.config import config_cache
+from memory.config import config_cache, global_embedding_model
 from memory.embeddings import embedding_model_names
 from memory.search import tenant_size_cache
 from memory.services import memory_settings_set
@@ -45,18 +45,13 @@ def _world(data: dict, model: str) -> None:
 
 
 def _use_weights(vector: float | None, text: float | None) -> None:
+    """Global fusion weights (None = the settings' defaults), keeping the global model."""
     memory_settings_set(
         microdao_id=None,
-        embedding_model=config_cache_model(),
+        embedding_model=global_embedding_model(),
         vector_weight=vector,
         text_weight=text,
     )
-
-
-def config_cache_model() -> str:
-    from memory.config import global_embedding_model
-
-    return global_embedding_model()
 
 
 def test_default_configuration_meets_the_quality_floors(internal_headers, settings):
