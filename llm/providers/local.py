@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -145,7 +145,7 @@ class LocalProvider:
         model: str,
         messages: list[dict],
         params: dict,
-    ) -> AsyncIterator[ProviderStreamEvent]:
+    ) -> AsyncGenerator[ProviderStreamEvent, None]:
         raise errors.ProviderBadRequest(
             f"{provider.name}: the local provider serves embedding models only"
         )
