@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench eval-facts clean
+.PHONY: install run test lint format bench eval eval-facts clean
 
 # `make run` needs only the runtime set; the test and lint tools come with `make install`/`test`.
 $(VENV)/.runtime-installed: requirements.txt
@@ -52,6 +52,11 @@ bench: install
 ## Fact-extraction eval (eval/facts): scripted model by default; EVAL_FACTS_REAL=1 for a real one.
 eval-facts: install
 	$(PY) -m pytest eval/facts -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+## Retrieval eval (tests/eval): recall@1/@5 and MRR per slice for every embedding route and a few
+## fusion weights, then the local model's costs on this machine (docs/memory-embeddings.md).
+eval: install
+	EVAL=1 $(PY) -m pytest tests/eval -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+	$(PY) -m tests.eval.embedding_costs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -16,7 +16,12 @@ class ProviderKind(models.TextChoices):
     OLLAMA = "ollama", "Ollama (OpenAI-compatible /v1)"
     OPENAI_COMPATIBLE = "openai_compatible", "Other OpenAI-compatible server"
     OFFLINE = "offline", "Offline (deterministic, for development only)"
+    LOCAL = "local", "Local model (in-process, CPU; embeddings)"
 
+
+# Physical models a `local` provider serves (llm/providers/local.py) and their fixed vector
+# sizes: a route target with other dimensions is refused when saved.
+LOCAL_MODEL_DIMENSIONS = {"multilingual-e5-small": 384, "multilingual-e5-small-symmetric": 384}
 
 # Presets used when an operator leaves the base URL empty.
 DEFAULT_BASE_URLS = {
@@ -25,6 +30,7 @@ DEFAULT_BASE_URLS = {
     ProviderKind.OLLAMA: "http://127.0.0.1:11434/v1",
     ProviderKind.OPENAI_COMPATIBLE: "",
     ProviderKind.OFFLINE: "",
+    ProviderKind.LOCAL: "",
 }
 
 
@@ -145,6 +151,16 @@ class RouteTarget(models.Model):
         route = getattr(self, "route", None)
         if route is not None and route.kind == RouteKind.EMBEDDING and not self.dimensions:
             raise ValidationError({"dimensions": "Embedding targets need their dimensions."})
+        provider = getattr(self, "provider", None)
+        if provider is not None and provider.kind == ProviderKind.LOCAL:
+            dimensions = LOCAL_MODEL_DIMENSIONS.get(self.physical_model)
+            if dimensions is None:
+                names = ", ".join(sorted(LOCAL_MODEL_DIMENSIONS))
+                raise ValidationError({"physical_model": f"Local models: {names}."})
+            if self.dimensions and self.dimensions != dimensions:
+                raise ValidationError(
+                    {"dimensions": f"{self.physical_model} gives {dimensions}-dimensional vectors."}
+                )
 
 
 class UsageStatus(models.TextChoices):

@@ -57,5 +57,7 @@ class EmbeddingsBody(Schema):
     )
     encoding_format: str = Field(default="float", pattern="^(float|base64)$")
     dimensions: int | None = Field(default=None, ge=1, le=65536)
+    # Not OpenAI's: whether `input` is a search query or a stored passage (e5 needs to know).
+    input_type: str | None = Field(default=None, pattern="^(query|passage)$")
     metadata: RequestMetadata | None = None
     user: str | None = Field(default=None, max_length=256)

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Case, FloatField, IntegerField, Value, When
+from django.db.models import Case, CharField, FloatField, IntegerField, Value, When
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -26,6 +26,19 @@ AGENT_PARAM = "agent__id__exact"
 def _preview(text: str, size: int = 120) -> str:
     text = " ".join(text.split())
     return text[:size] + ("…" if len(text) > size else "")
+
+
+def _explain(item) -> str:
+    """The score breakdown of a retrieved item, in one line for the changelist."""
+    parts = item.score_breakdown or {}
+
+    def side(name: str) -> str:
+        rank, score = parts.get(f"{name}_rank"), parts.get(f"{name}_score")
+        if rank is None:
+            return f"{name} —"
+        return f"{name} #{rank} ({score:.3f}) * {parts.get(f'{name}_weight', 0):g}"
+
+    return f"{item.score:.3f} = {side('vector')} + {side('text')}"
 
 
 class DeleteThroughServicesMixin:
@@ -61,6 +74,7 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
         "agent",
         "embedding_pending",
         "created_at",
+        "retrieval",
     )
     list_filter = (
         ("microdao", AlwaysShownRelatedFilter),
@@ -116,6 +130,11 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ["memory/admin.css"]}
 
+    @admin.display(description="retrieval score")
+    def retrieval(self, obj: Memory) -> str:
+        # Set by get_search_results: the fused score and what it is made of.
+        return getattr(obj, "retrieval_breakdown", None) or "—"
+
     @admin.display(description="embedded with")
     def embedding_models(self, obj: Memory) -> str:
         return ", ".join(obj.embeddings.values_list("model", flat=True)) or "—"
@@ -146,7 +165,14 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
             default=None,
             output_field=FloatField(),
         )
-        results = queryset.filter(pk__in=ids).annotate(memory_rank=ranking, memory_score=scores)
+        explained = Case(
+            *[When(pk=int(item.id), then=Value(_explain(item))) for item in items],
+            default=Value(""),
+            output_field=CharField(),
+        )
+        results = queryset.filter(pk__in=ids).annotate(
+            memory_rank=ranking, memory_score=scores, retrieval_breakdown=explained
+        )
         if "o" not in request.GET:  # keep the retrieval order unless a column was sorted
             results = results.order_by("memory_rank", "-pk")
         return results, False
@@ -279,7 +305,7 @@ class MemorySettingsForm(forms.ModelForm):
 
     class Meta:
         model = MemorySettings
-        fields = ("microdao", "embedding_model")
+        fields = ("microdao", "embedding_model", "vector_weight", "text_weight")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -306,7 +332,14 @@ class MemorySettingsForm(forms.ModelForm):
 @admin.register(MemorySettings)
 class MemorySettingsAdmin(admin.ModelAdmin):
     form = MemorySettingsForm
-    list_display = ("scope", "embedding_model", "serving_model", "updated_at")
+    list_display = (
+        "scope",
+        "embedding_model",
+        "serving_model",
+        "vector_weight",
+        "text_weight",
+        "updated_at",
+    )
     readonly_fields = ("serving_model", "updated_at")
 
     @admin.display(description="scope")
@@ -315,7 +348,10 @@ class MemorySettingsAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: MemorySettings, form, change: bool) -> None:
         row = services.memory_settings_set(
-            microdao_id=obj.microdao_id, embedding_model=obj.embedding_model
+            microdao_id=obj.microdao_id,
+            embedding_model=obj.embedding_model,
+            vector_weight=obj.vector_weight,
+            text_weight=obj.text_weight,
         )
         obj.pk = row.pk
         obj.refresh_from_db()

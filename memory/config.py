@@ -1,6 +1,7 @@
 """Which embedding model a microDAO's memories use, read on the hot path from a cache.
 
-Global row (microDAO empty) → per-microDAO row → settings.MEMORY_DEFAULT_EMBEDDING_MODEL. The
+Global row (microDAO empty) → per-microDAO row → settings.MEMORY_DEFAULT_EMBEDDING_MODEL (and
+the same order for the hybrid ranking's weights, ending at settings.MEMORY_*_WEIGHT). The
 microDAO row's `serving_model` is pinned the first time its memories are embedded, so changing
 the global choice later does not switch anyone before `reindex_memories` has built the vectors.
 """
@@ -23,6 +24,8 @@ class EmbeddingConfig:
     desired_model: str  # what the operator chose
     serving_model: str  # what queries use now
     serving_pinned: bool  # False until the microDAO's first embedding is stored
+    vector_weight: float = 1.0  # hybrid ranking: weight of the vector list in the fusion
+    text_weight: float = 1.0  # … and of the full-text list
 
     @property
     def write_models(self) -> tuple[str, ...]:
@@ -61,7 +64,18 @@ def _load(microdao_id: str) -> EmbeddingConfig:
         desired_model=desired,
         serving_model=serving or desired,
         serving_pinned=bool(serving),
+        vector_weight=_weight(own, global_row, "vector_weight", settings.MEMORY_VECTOR_WEIGHT),
+        text_weight=_weight(own, global_row, "text_weight", settings.MEMORY_TEXT_WEIGHT),
     )
+
+
+def _weight(own, global_row, field: str, default: float) -> float:
+    """The microDAO's weight, else the global row's, else the setting."""
+    for row in (own, global_row):
+        value = getattr(row, field, None) if row is not None else None
+        if value is not None:
+            return float(value)
+    return float(default)
 
 
 def embedding_config_get(*, microdao_id: str) -> EmbeddingConfig:

@@ -17,9 +17,16 @@ __all__ = ["ApiError", "embed_texts", "embedding_model_dimensions", "embedding_m
 
 
 async def embed_texts(
-    *, model: str, texts: Sequence[str], agent_id: str | None, microdao_id: str | None
+    *,
+    model: str,
+    texts: Sequence[str],
+    agent_id: str | None,
+    microdao_id: str | None,
+    input_type: str = "passage",
 ) -> tuple[list[list[float]], int]:
-    """Vectors for `texts` (batched) and their dimensions. Raises ApiError on failure."""
+    """Vectors for `texts` (batched) and their dimensions. Raises ApiError on failure.
+
+    `input_type`: "passage" for texts being stored, "query" for a search query."""
     from llm import gateway  # imported on use: memory loads before the gateway's registry
 
     vectors: list[list[float]] = []
@@ -31,6 +38,7 @@ async def embed_texts(
             texts=list(texts[start : start + batch]),
             agent_id=agent_id,
             microdao_id=microdao_id,
+            input_type=input_type,
         )
         vectors.extend(result.vectors)
         dimensions = result.dimensions

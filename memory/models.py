@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -165,6 +166,20 @@ class MemorySettings(models.Model):
         blank=True,
         editable=False,
         help_text="The model queries use now (switched by reindex_memories when complete).",
+    )
+    # Hybrid ranking: weights of the vector and full-text lists in the rank fusion. Empty = the
+    # global row's, then settings.MEMORY_VECTOR_WEIGHT / MEMORY_TEXT_WEIGHT.
+    vector_weight = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text="Weight of the vector (meaning) ranking, 0 to 10; empty = inherited.",
+    )
+    text_weight = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text="Weight of the full-text (words) ranking, 0 to 10; empty = inherited.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

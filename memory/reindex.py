@@ -41,6 +41,12 @@ class ReindexReport:
     failed: int = 0
     switched: dict[str, str] = field(default_factory=dict)  # microDAO → model now serving
     waiting: dict[str, tuple[str, int]] = field(default_factory=dict)  # → (model, missing)
+    errors: dict[str, str] = field(default_factory=dict)  # model → its last embedding error
+
+    @property
+    def all_failed(self) -> bool:
+        """Nothing could be embedded: a broken route (e.g. wrong dimensions), not bad luck."""
+        return self.total > 0 and self.embedded == 0 and self.failed > 0
 
 
 def _scope_microdaos(microdao_id: str | None, agent_id: str | None) -> tuple[str | None, list]:
@@ -174,7 +180,9 @@ async def memories_reindex(
         embedded = 0
         for group_microdao, memories in groups.items():
             models = await sync_to_async(_models_for)(job, group_microdao)
-            done = await memories_embed(memories=memories, agent_id=None, models=models)
+            done = await memories_embed(
+                memories=memories, agent_id=None, models=models, failures=report.errors
+            )
             embedded += len(done)
         failed = len(batch) - embedded
         report.embedded += embedded

@@ -34,6 +34,9 @@ class ItemOut(Schema):
     kind: str
     content: str
     meta: dict[str, Any]
+    # Retrieved (mid/long) items: vector_rank/vector_score, text_rank/text_score, the weights and
+    # the fused value the order comes from; null for the short-term block.
+    score_breakdown: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, item: MemoryItem) -> dict:
@@ -47,6 +50,7 @@ class ItemOut(Schema):
             "kind": item.kind,
             "content": item.text,
             "meta": item.metadata,
+            "score_breakdown": item.score_breakdown,
         }
 
 

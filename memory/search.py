@@ -1,4 +1,9 @@
-"""Hybrid retrieval: HNSW vector search + PostgreSQL full-text, fused by reciprocal rank.
+"""Hybrid retrieval: HNSW vector search + PostgreSQL full-text, fused by weighted reciprocal rank.
+
+fused = w_vector / (k + vector rank) + w_text / (k + text rank), a list's term 0 when the memory
+is not in it; the weights come from Memory settings (global, per microDAO). The full-text side
+ranks at most MEMORY_TEXT_MATCH_MAX matching rows: in a big tenant a common word matches a large
+share of its rows, and ranking them all (reading every tsvector) was the slowest part at 1M.
 
 One SQL statement per query, inside the caller's tenant. Both candidate lists are filtered by
 microDAO (and agent, unless the microDAO shares memory) *inside* the scan: the vector side runs
@@ -143,13 +148,22 @@ def hybrid_search(
     limit: int,
     kinds: Sequence[str] | None = None,
     exclude_ids: Sequence[int] = (),
+    vector_weight: float = 1.0,
+    text_weight: float = 1.0,
 ) -> list[MemoryItem]:
-    """The `limit` best memories of `tiers` in the scope, ranked by reciprocal-rank fusion."""
+    """The `limit` best memories of `tiers` in the scope, ranked by weighted rank fusion."""
     if not tiers or (vector_query is None and not tsquery):
         return []
     candidates = max(limit * 2, int(settings.MEMORY_SEARCH_CANDIDATES))
     rrf_k = int(settings.MEMORY_RRF_K)
-    params: dict = {"candidates": candidates, "limit": limit}
+    weights = {"vec_ranked": float(vector_weight), "fts_ranked": float(text_weight)}
+    params: dict = {
+        "candidates": candidates,
+        "limit": limit,
+        "text_matches": max(candidates, int(settings.MEMORY_TEXT_MATCH_MAX)),
+        "vector_weight": weights["vec_ranked"],
+        "text_weight": weights["fts_ranked"],
+    }
     ctes: list[str] = []
     lists: list[str] = []
     if vector_query is not None:
@@ -179,12 +193,17 @@ def hybrid_search(
         params["tsquery"] = tsquery
         where = _filters_sql("m", scope, tiers, kinds, exclude_ids, params, "id")
         ctes.append(
-            f"""fts AS MATERIALIZED (
-                SELECT m.id AS memory_id, ts_rank(m.search_vector, q.query) AS text_rank
-                FROM {MEMORY_TABLE} m,
-                     to_tsquery('{TEXT_SEARCH_CONFIG}', %(tsquery)s) AS q(query)
+            f"""fts_query AS (SELECT to_tsquery('{TEXT_SEARCH_CONFIG}', %(tsquery)s) AS query),
+            fts_hits AS MATERIALIZED (
+                SELECT m.id, m.search_vector
+                FROM {MEMORY_TABLE} m, fts_query q
                 WHERE m.search_vector @@ q.query AND {where}
-                ORDER BY text_rank DESC, m.id DESC
+                LIMIT %(text_matches)s
+            ),
+            fts AS MATERIALIZED (
+                SELECT h.id AS memory_id, ts_rank(h.search_vector, q.query) AS text_rank
+                FROM fts_hits h, fts_query q
+                ORDER BY text_rank DESC, h.id DESC
                 LIMIT %(candidates)s
             ),
             fts_ranked AS (
@@ -195,23 +214,30 @@ def hybrid_search(
         )
         lists.append("fts_ranked")
 
+    v_rank, v_score = ("v.rank", "v.distance") if "vec_ranked" in lists else ("NULL", "NULL")
+    f_rank, f_score = ("f.rank", "f.text_rank") if "fts_ranked" in lists else ("NULL", "NULL")
     if len(lists) == 2:
-        fused = f"""fused AS (
-            SELECT COALESCE(v.memory_id, f.memory_id) AS memory_id,
-                   COALESCE(1.0 / ({rrf_k} + v.rank), 0) + COALESCE(1.0 / ({rrf_k} + f.rank), 0)
-                       AS rrf
-            FROM vec_ranked v FULL OUTER JOIN fts_ranked f ON f.memory_id = v.memory_id
-        )"""  # noqa: S608
+        source = "vec_ranked v FULL OUTER JOIN fts_ranked f ON f.memory_id = v.memory_id"
+        memory_id = "COALESCE(v.memory_id, f.memory_id)"
     else:
-        fused = f"""fused AS (
-            SELECT memory_id, 1.0 / ({rrf_k} + rank) AS rrf FROM {lists[0]}
-        )"""  # noqa: S608
+        source = f"{lists[0]} {lists[0][0]}"
+        memory_id = f"{lists[0][0]}.memory_id"
+    fused = f"""fused AS (
+        SELECT {memory_id} AS memory_id,
+               {v_rank}::bigint AS v_rank, {v_score}::float8 AS distance,
+               {f_rank}::bigint AS f_rank, {f_score}::float8 AS text_rank,
+               COALESCE(%(vector_weight)s / ({rrf_k} + {v_rank}), 0)
+                 + COALESCE(%(text_weight)s / ({rrf_k} + {f_rank}), 0) AS rrf
+        FROM {source}
+    )"""  # noqa: S608  (constants and ints; the weights are parameters)
     sql = f"""WITH {", ".join(ctes)}, {fused}
-        SELECT m.id, m.tier, m.kind, m.text, m.metadata, m.created_at, fused.rrf
+        SELECT m.id, m.tier, m.kind, m.text, m.metadata, m.created_at, fused.rrf,
+               fused.v_rank, fused.distance, fused.f_rank, fused.text_rank
         FROM fused JOIN {MEMORY_TABLE} m ON m.id = fused.memory_id
         ORDER BY fused.rrf DESC, m.id DESC
         LIMIT %(limit)s"""  # noqa: S608
-    best_possible = len(lists) / (rrf_k + 1)  # rank 1 in every list → score 1.0
+    # Rank 1 in every list → score 1.0 (a list with weight 0 cannot add anything).
+    best_possible = sum(weights[name] for name in lists) / (rrf_k + 1) or 1.0
 
     with transaction.atomic(), connection.cursor() as cursor:
         if vector_query is not None and not vector_query.exact:
@@ -227,9 +253,25 @@ def hybrid_search(
             metadata=row[4] or {},
             created_at=row[5],
             score=round(min(1.0, float(row[6]) / best_possible), 6),
+            score_breakdown=_breakdown(row, weights),
         )
         for row in rows
     ]
+
+
+def _breakdown(row, weights: dict[str, float]) -> dict:
+    """Why an item ranked where it did: each list's rank and raw score, the weights, the sum."""
+    v_rank, distance, f_rank, text_rank = row[7], row[8], row[9], row[10]
+    return {
+        "vector_rank": v_rank,
+        # Cosine similarity (1 - cosine distance) of the query and memory vectors.
+        "vector_score": None if distance is None else round(1.0 - float(distance), 6),
+        "text_rank": f_rank,
+        "text_score": None if text_rank is None else round(float(text_rank), 6),  # ts_rank
+        "vector_weight": weights["vec_ranked"],
+        "text_weight": weights["fts_ranked"],
+        "fused": round(float(row[6]), 6),
+    }
 
 
 def channel_recent(

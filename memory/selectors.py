@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from daarion.agents.models import MicroDAO
 from daarion.common.errors import ApiError, BadRequest, NotFound
 from memory import search
-from memory.config import embedding_config_aget
+from memory.config import embedding_config_aget, embedding_config_get
 from memory.embeddings import embed_texts
 from memory.facts.selectors import FACTS_TIER, facts_rank_with
 from memory.models import Document, Memory, Tier
@@ -42,15 +42,7 @@ def _decode_metadata(items: list[MemoryItem]) -> list[MemoryItem]:
     decoded = []
     for item in items:
         if isinstance(item.metadata, (str, bytes)):
-            item = MemoryItem(
-                id=item.id,
-                tier=item.tier,
-                text=item.text,
-                score=item.score,
-                metadata=orjson.loads(item.metadata),
-                created_at=item.created_at,
-                kind=item.kind,
-            )
+            item = dataclasses.replace(item, metadata=orjson.loads(item.metadata))
         decoded.append(item)
     return decoded
 
@@ -65,8 +57,11 @@ def memory_search_run(
     kinds: Sequence[str] | None = None,
     vector_query: search.VectorQuery | None = None,
     timing: dict[str, float] | None = None,
+    weights: tuple[float, float] | None = None,
 ) -> list[MemoryItem]:
-    """Short-term block (channel's latest, in order) then hybrid-ranked mid/long memories."""
+    """Short-term block (channel's latest, in order) then hybrid-ranked mid/long memories.
+
+    `weights` (vector, text) of the rank fusion; None = the microDAO's Memory settings."""
     timing = {} if timing is None else timing
     items: list[MemoryItem] = []
     if Tier.SHORT in tiers and channel_id:
@@ -79,6 +74,9 @@ def memory_search_run(
         if vector_query is not None:
             exact = search.exact_search_preferred(scope=scope, model=vector_query.model)
             vector_query = dataclasses.replace(vector_query, exact=exact)
+        if weights is None:
+            config = embedding_config_get(microdao_id=scope.microdao_id)
+            weights = (config.vector_weight, config.text_weight)
         items += search.hybrid_search(
             scope=scope,
             tsquery=build_tsquery(query),
@@ -87,6 +85,8 @@ def memory_search_run(
             kinds=kinds,
             limit=limit,
             exclude_ids=[int(item.id) for item in items],
+            vector_weight=weights[0],
+            text_weight=weights[1],
         )
         timing["search"] = _ms(started)
     return _decode_metadata(items)
@@ -144,7 +144,11 @@ async def query_vector_aget(
     started = time.perf_counter()
     try:
         vectors, dimensions = await embed_texts(
-            model=model, texts=[query], agent_id=scope.agent_id, microdao_id=scope.microdao_id
+            model=model,
+            texts=[query],
+            agent_id=scope.agent_id,
+            microdao_id=scope.microdao_id,
+            input_type="query",
         )
     except ApiError as exc:
         logger.warning("query embedding failed (%s); full-text only", exc.error_type)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -224,12 +225,17 @@ def _memory_insert_one(memory: Memory) -> tuple[Memory, bool]:
 
 
 async def memories_embed(
-    *, memories: Sequence[MemoryRef], agent_id: str | None, models: Sequence[str] | None = None
+    *,
+    memories: Sequence[MemoryRef],
+    agent_id: str | None,
+    models: Sequence[str] | None = None,
+    failures: dict[str, str] | None = None,
 ) -> set[int]:
     """Embed memories of one microDAO with every model they need; return the ids now complete.
 
     A model whose route fails leaves its memories pending (logged, never raised): the texts are
-    already committed, and `reindex_memories --pending` finishes them later.
+    already committed, and `reindex_memories --pending` finishes them later. `failures`, when
+    given, collects model → the error's message.
     """
     if not memories:
         return set()
@@ -255,6 +261,8 @@ async def memories_embed(
                 model,
                 exc.error_type,
             )
+            if failures is not None:
+                failures[model] = exc.message
             complete = False
             continue
         embedded.append((model, dimensions, vectors))
@@ -352,10 +360,19 @@ def memories_delete(*, memory_ids: Sequence[int], actor: str = "admin") -> int:
 # --- settings ----------------------------------------------------------------------------------
 
 
+KEEP: Any = object()  # memory_settings_set: "leave this field as it is"
+
+
 def memory_settings_set(
-    *, microdao_id: str | None, embedding_model: str, build_index: bool = True
+    *,
+    microdao_id: str | None,
+    embedding_model: str,
+    build_index: bool = True,
+    vector_weight: float | None = KEEP,
+    text_weight: float | None = KEEP,
 ) -> MemorySettings:
-    """Choose the embedding model (global when `microdao_id` is None).
+    """Choose the embedding model (global when `microdao_id` is None) and, when given, the
+    hybrid ranking's weights (None = inherit; left out = unchanged).
 
     Queries keep using the model they serve until `reindex_memories` has embedded every memory
     with the new one; only a microDAO that has never embedded anything switches at once.
@@ -370,9 +387,16 @@ def memory_settings_set(
         )
     elif microdao_id is None:
         raise BadRequest("The global embedding model cannot be empty.")
-    row, _ = MemorySettings.objects.update_or_create(
-        microdao_id=microdao_id, defaults={"embedding_model": embedding_model}
-    )
+    defaults: dict = {"embedding_model": embedding_model}
+    for name, value in (("vector_weight", vector_weight), ("text_weight", text_weight)):
+        if value is KEEP:
+            continue
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10
+        ):
+            raise BadRequest(f"`{name}` must be a number from 0 to 10, got {value!r}.")
+        defaults[name] = None if value is None else float(value)
+    row, _ = MemorySettings.objects.update_or_create(microdao_id=microdao_id, defaults=defaults)
     config_cache.invalidate()
     return row
 

@@ -16,6 +16,8 @@ class MemoryItem:
     metadata: dict[str, Any]
     created_at: dt.datetime
     kind: str = "conversation"
+    # mid/long: how the score came about (vector/text rank and score, weights, fused); else None.
+    score_breakdown: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

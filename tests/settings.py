@@ -1,5 +1,7 @@
 """Test settings: the real settings with fixed non-default secrets and fast hashing."""
 
+import os
+
 from daarion.server.settings import *  # noqa: F403
 
 DEBUG = False
@@ -22,3 +24,9 @@ DEMO_PROJECTS_SERVICE = True  # mounted so its test can reach it through the rea
 LLM_USAGE_SPOOL_DIR = LLM_USAGE_SPOOL_DIR or __import__("tempfile").mkdtemp(  # noqa: F405
     prefix="daarion-usage-spool-"
 )
+# The fast hashing embedder for the suite; the retrieval eval (tests/eval) uses the real default.
+MEMORY_DEFAULT_EMBEDDING_MODEL = "offline-embed"
+# A second pytest process in the same worktree (`make bench` beside `make test`) needs its own
+# test database: both would otherwise create and drop test_<name>.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}  # noqa: F405

@@ -22,6 +22,8 @@ from daarion.agents.access import agent_access_acheck
 from daarion.common.errors import BadRequest
 from daarion.runtime.types import ToolCallRecord, TurnEvent, TurnResult, TurnUsage
 from llm import gateway
+from llm.models import ProviderKind
+from llm.registry import registry_aget
 from llm.types import ChatRequest
 from memory.selectors import memory_query
 from memory.services import memory_store
@@ -206,14 +208,15 @@ async def agent_respond(
     timing["llm_and_tools"] = _elapsed_ms(step)
     notify(TurnEvent("reply", {"text": reply}))
 
-    # 4. remember the exchange
+    # 4. remember the exchange (an offline provider's echo is not worth remembering: only the
+    # user's message is stored, so a keyless demo does not fill memory with its own replies)
     step = time.perf_counter()
     stored_ids = await _store_exchange(
         agent_id=agent_id,
         microdao_id=microdao_id,
         channel_id=channel_id,
         message=message,
-        reply=reply,
+        reply=None if await _answered_offline(usage) else reply,
         request_id=request_id,
         records=records,
         degraded=degraded,
@@ -277,6 +280,14 @@ async def _converse(*, agent, messages, tools, usage, records, request_id, notif
             notify(TurnEvent("tool_result", asdict(record)))
             messages.append(_tool_message(call.get("id") or "", record))
     return ""  # unreachable: the last round offers no tools
+
+
+async def _answered_offline(usage: TurnUsage) -> bool:
+    registry = await registry_aget()
+    kinds = {
+        registry.providers[name].kind for name in usage.providers if name in registry.providers
+    }
+    return ProviderKind.OFFLINE in kinds
 
 
 async def _store_exchange(

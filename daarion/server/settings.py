@@ -222,6 +222,7 @@ LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
 # message (through this embedding route; empty: MEMORY_DEFAULT_EMBEDDING_MODEL) reaches this.
 LLM_OFFLINE_EMBEDDING_MODEL = env_str("LLM_OFFLINE_EMBEDDING_MODEL", "")
 LLM_OFFLINE_TOOL_THRESHOLD = env_float("LLM_OFFLINE_TOOL_THRESHOLD", 0.2)
+LLM_LOCAL_THREADS = env_int("LLM_LOCAL_THREADS", 0)  # local models' CPU threads; 0 = min(2, cores)
 # HTTP client for providers: "aiohttp" (measured cheaper per call) or "httpx" (over aiohttp).
 LLM_HTTP_CLIENT = env_str("LLM_HTTP_CLIENT", "aiohttp")
 # django-ratelimit: our limits use the default cache (Redis when REDIS_URL is set).
@@ -230,7 +231,7 @@ RATELIMIT_USE_CACHE = "default"
 
 # --- memory: the memory orchestrator (its own settings go in this section) -------------------
 # The embedding route used until an operator picks one in admin (global, then per microDAO).
-MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "offline-embed")
+MEMORY_DEFAULT_EMBEDDING_MODEL = env_str("MEMORY_DEFAULT_EMBEDDING_MODEL", "multilingual-e5-small")
 MEMORY_EMBED_BATCH_SIZE = env_int("MEMORY_EMBED_BATCH_SIZE", 256)  # texts per gateway call
 MEMORY_MAX_LIMIT = env_int("MEMORY_MAX_LIMIT", 50)
 MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
@@ -242,6 +243,10 @@ MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
 # Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.
 MEMORY_SEARCH_CANDIDATES = env_int("MEMORY_SEARCH_CANDIDATES", 20)
 MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
+# Fusion weights of the vector and full-text lists (Memory settings override them per microDAO).
+MEMORY_VECTOR_WEIGHT = env_float("MEMORY_VECTOR_WEIGHT", 1.0)
+MEMORY_TEXT_WEIGHT = env_float("MEMORY_TEXT_WEIGHT", 0.25)
+MEMORY_TEXT_MATCH_MAX = env_int("MEMORY_TEXT_MATCH_MAX", 2000)  # full-text matches ranked, at most
 # HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
 MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)

@@ -168,13 +168,16 @@ async def embed(
     microdao_id: str | None = None,
     request_id: str | None = None,
     dimensions: int | None = None,
+    input_type: str | None = None,
 ) -> EmbeddingResult:
     """Embed `texts` (batched upstream) with the embedding route `model`; one UsageLog row.
 
     `texts` may be token arrays (OpenAI's input form; /v1 sends them only to routes whose
     providers accept tokens). `dimensions` is the caller's request: honoured or refused by the
-    provider, never ignored. Embeddings are not counted against the agent's chat rate limit
-    (memory indexing would exhaust it) but do count towards the microDAO budget.
+    provider, never ignored. `input_type` is "query" (a search query) or "passage" (a text to
+    store; the default): models trained with roles, such as e5, encode the two differently;
+    others ignore it. Embeddings are not counted against the agent's chat rate limit (memory
+    indexing would exhaust it) but do count towards the microDAO budget.
     """
     call = Call(
         kind=RouteKind.EMBEDDING,
@@ -197,6 +200,7 @@ async def embed(
                 texts=texts[start : start + batch],
                 dimensions=target.dimensions,
                 requested_dimensions=dimensions,
+                input_type=input_type,
             )
             vectors.extend(part.vectors)
             prompt_tokens += part.prompt_tokens
@@ -205,7 +209,7 @@ async def embed(
     vectors, prompt_tokens = await _serve(
         call,
         model=model,
-        validate=lambda: embed_texts_validate(texts),
+        validate=lambda: embed_texts_validate(texts, input_type),
         rate_limited=False,
         attempt=attempt,
         estimate=embed_max_cost(texts),

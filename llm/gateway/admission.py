@@ -39,7 +39,7 @@ def chat_request_validate(request: ChatRequest) -> None:
         raise errors.InvalidLlmRequest("'params' must be an object.")
 
 
-def embed_texts_validate(texts: list[str] | list[list[int]]) -> None:
+def embed_texts_validate(texts: list[str] | list[list[int]], input_type: str | None = None) -> None:
     if not isinstance(texts, list) or not all(
         isinstance(t, str) or (isinstance(t, list) and all(type(i) is int for i in t))
         for t in texts
@@ -47,6 +47,8 @@ def embed_texts_validate(texts: list[str] | list[list[int]]) -> None:
         raise errors.InvalidLlmRequest("'texts' must be a list of strings or token arrays.")
     if not texts:
         raise errors.InvalidLlmRequest("'texts' must not be empty.")
+    if input_type not in (None, "query", "passage"):
+        raise errors.InvalidLlmRequest("'input_type' must be 'query' or 'passage'.")
 
 
 def max_cost(route: RouteInfo, *, prompt_chars: int, max_tokens: int | None) -> Decimal:

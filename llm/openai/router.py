@@ -104,6 +104,7 @@ async def embeddings(request: HttpRequest, body: EmbeddingsBody):
         microdao_id=metadata.microdao_id if metadata else None,
         request_id=getattr(request, "request_id", None),
         dimensions=dimensions,
+        input_type=body.input_type,
     )
     return json_response(
         {

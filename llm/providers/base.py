@@ -74,6 +74,7 @@ class LlmProvider(Protocol):
         texts: list[str] | list[list[int]],
         dimensions: int | None,
         requested_dimensions: int | None = None,
+        input_type: str | None = None,  # "query" or "passage"; models without roles ignore it
     ) -> ProviderEmbeddings:
         """`texts` are token arrays only for kinds in TOKEN_INPUT_KINDS; `requested_dimensions`
         is the caller's OpenAI `dimensions` (send it upstream or refuse, never ignore)."""

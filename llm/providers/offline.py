@@ -246,6 +246,7 @@ class OfflineProvider:
         texts: list[str] | list[list[int]],
         dimensions: int | None,
         requested_dimensions: int | None = None,
+        input_type: str | None = None,  # ignored: the same vector serves queries and passages
     ) -> ProviderEmbeddings:
         # Feature hashing works at any size, so a requested `dimensions` is honoured.
         dims = requested_dimensions or dimensions or DEFAULT_DIMENSIONS

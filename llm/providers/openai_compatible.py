@@ -222,6 +222,7 @@ class OpenAICompatibleProvider:
         texts: list[str] | list[list[int]],
         dimensions: int | None,
         requested_dimensions: int | None = None,
+        input_type: str | None = None,  # ignored: the same vector serves queries and passages
     ) -> ProviderEmbeddings:
         payload: dict[str, Any] = {"model": model, "input": texts}
         if requested_dimensions:

@@ -1,11 +1,16 @@
 """Memory benchmark: query latency, recall@10, throughput at concurrency 16, bulk store rate.
 
 Run with `make bench` (BENCH_MEMORY_ROWS=1000000 for the 1M run; default 100,000). The data
-lives in its own database on the same PostgreSQL (`daarion_bench_memory_<rows>`), kept between
-runs, so `make test` never sees it and a second run skips generation. Texts are generated from
-topic vocabularies; vectors are the demo default embedder's (the offline provider's 384-dim
-feature hashing, computed in-process for the bulk load), so end-to-end queries embed their text
-through the real gateway into the same space.
+lives in its own database on the same PostgreSQL (`daarion_bench_memory_<model>_<rows>`), kept
+between runs, so `make test` never sees it and a second run skips generation.
+
+Vectors have the real model's distribution (BENCH_MEMORY_MODEL, default the memory default
+`multilingual-e5-small`): encoding a million texts with it takes hours on 2 cores, so a few
+thousand sentences (EN/UK templates) are encoded with the real model and every row's vector is
+a random mix of two of them plus Gaussian noise, normalised; the row's text is the sentences'
+text, so full text and vectors agree. End-to-end queries embed their text through the real
+gateway (the local provider) into the same space. BENCH_MEMORY_MODEL=offline-embed gives the
+old hashing vectors (computed for every row).
 
 Baseline, measured in the same run on the same queries: exact search (a sequential scan of the
 tenant's rows, no index) — it is also the ground truth for recall@10.
@@ -14,6 +19,7 @@ tenant's rows, no index) — it is also the ground truth for recall@10.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import multiprocessing
@@ -32,9 +38,16 @@ ROWS = int(os.environ.get("BENCH_MEMORY_ROWS", "100000"))
 QUERIES = int(os.environ.get("BENCH_MEMORY_QUERIES", "200"))
 CONCURRENCY = 16
 LIMIT = 10
-MODEL = "offline-embed"
+MODEL = os.environ.get("BENCH_MEMORY_MODEL", "multilingual-e5-small")
+HASHING = MODEL == "offline-embed"
+# The demo's routes: the hashing provider, or the local e5 in its symmetric recipe.
+PHYSICAL = "hash" if HASHING else "multilingual-e5-small-symmetric"
+BASE_TEXTS = int(os.environ.get("BENCH_MEMORY_BASE_TEXTS", "2000"))
+NOISE = 0.35  # norm of the Gaussian noise added to a unit mix of two base vectors
 DIMS = 384
-DB_NAME = os.environ.get("BENCH_MEMORY_DB", f"daarion_bench_memory_{ROWS}")
+DB_NAME = os.environ.get(
+    "BENCH_MEMORY_DB", f"daarion_bench_memory_{'hash' if HASHING else 'e5'}_{ROWS}"
+)
 RESULTS = Path(__file__).parent / "results"
 TOPICS = 400
 WORDS_PER_TOPIC = 25
@@ -100,6 +113,118 @@ def _tenant_of(rng: random.Random) -> int:
     return len(TENANT_SHARES) - 1
 
 
+# --- real-model vectors: base sentences encoded once, rows mix two of them ----------------------
+
+_NAMES = [
+    "Marta",
+    "Oleh",
+    "Ivan",
+    "Olena",
+    "Oksana",
+    "Andrii",
+    "Taras",
+    "Sofia",
+    "Iryna",
+    "Petro",
+    "Nadia",
+    "Bohdan",
+]
+_PROJECTS = [
+    "X",
+    "Y",
+    "Z",
+    "Aurora",
+    "Borealis",
+    "Delta",
+    "Falcon",
+    "Granite",
+    "Harbor",
+    "Lumen",
+    "Mosaic",
+    "Nova",
+]
+_EN = [
+    "{n} will review the {t} for project {p} on {d}.",
+    "The {t} of project {p} is delayed until {d}, says {n}.",
+    "{n} asked to move the {t} meeting of project {p} to {d}.",
+    "Budget for the {t} in project {p}: {k} thousand dollars, approved by {n}.",
+    "Remind {n} about the {t} of project {p} before {d}.",
+]
+_UK = [
+    "{n} перевірить {t_uk} проєкту {p} у {d_uk}.",  # noqa: RUF001
+    "{t_uk} проєкту {p} переноситься на {d_uk}, каже {n}.",
+    "Бюджет на {t_uk} у проєкті {p} — {k} тисяч гривень, погодив {n}.",  # noqa: RUF001
+    "Нагадай {n} про {t_uk} проєкту {p} до {d_uk}.",
+]
+_THINGS = [
+    ("design review", "дизайн-рев'ю"), ("token audit", "аудит токена"),
+    ("community call", "дзвінок спільноти"), ("release plan", "план релізу"),
+    ("grant report", "звіт за грантом"), ("treasury transfer", "переказ зі скарбниці"),
+    ("hackathon", "хакатон"), ("website launch", "запуск сайту"),
+    ("security review", "перевірку безпеки"), ("marketing campaign", "маркетингову кампанію"),
+    ("server migration", "переїзд сервера"), ("investor pitch", "презентацію для інвесторів"),
+]  # fmt: skip
+_DAYS = [
+    ("Monday", "понеділок"), ("Tuesday", "вівторок"), ("Wednesday", "середу"),
+    ("Thursday", "четвер"), ("Friday", "п'ятницю"), ("Saturday", "суботу"),
+]  # fmt: skip
+
+
+def _sentences(count: int) -> list[str]:
+    rng = random.Random(SEED + 7)
+    seen: set[str] = set()
+    while len(seen) < count:
+        thing, thing_uk = rng.choice(_THINGS)
+        day, day_uk = rng.choice(_DAYS)
+        template = rng.choice(_EN if rng.random() < 0.55 else _UK)
+        seen.add(
+            template.format(
+                n=rng.choice(_NAMES), t=thing, t_uk=thing_uk, p=rng.choice(_PROJECTS),
+                d=day, d_uk=day_uk, k=rng.randrange(1, 99),
+            )
+        )  # fmt: skip
+    return sorted(seen)
+
+
+def _encode(texts: list[str], input_type: str):
+    import numpy as np
+
+    from llm.providers.local import encode_sync
+
+    vectors = []
+    for start in range(0, len(texts), 64):
+        part = encode_sync(model=PHYSICAL, texts=texts[start : start + 64], input_type=input_type)
+        vectors.extend(part)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _base_vectors(texts: list[str]):
+    """The base sentences' real-model vectors, cached beside the embedded database."""
+    import numpy as np
+
+    cache = Path(settings.DATA_DIR) / "bench" / f"{PHYSICAL}-{len(texts)}-{SEED}.npy"
+    if cache.exists():
+        return np.load(cache)
+    vectors = _encode(texts, "passage")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def _mixed_vectors(base, pairs, rng):
+    """Unit vectors near the line between two base vectors, plus noise (numpy, one chunk)."""
+    import numpy as np
+
+    weights = rng.uniform(0.55, 0.9, size=(len(pairs), 1)).astype(np.float32)
+    first, second = base[pairs[:, 0]], base[pairs[:, 1]]
+    mixed = weights * first + (1 - weights) * second
+    mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
+    noise = rng.standard_normal(mixed.shape).astype(np.float32) * (NOISE / np.sqrt(DIMS))
+    mixed += noise
+    mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
+    return mixed
+
+
 def _embed_chunk(texts: list[str]) -> list[str]:
     from llm.providers.offline import hash_embedding
 
@@ -126,12 +251,26 @@ def _registry() -> None:
     from llm.models import ModelRoute, Provider, ProviderKind, RouteKind
     from llm.registry import registry_invalidate
 
-    provider, _ = Provider.objects.get_or_create(
+    offline, _ = Provider.objects.get_or_create(
         name="offline", defaults={"kind": ProviderKind.OFFLINE, "base_url": ""}
     )
-    route, _ = ModelRoute.objects.get_or_create(name=MODEL, kind=RouteKind.EMBEDDING)
-    route.targets.get_or_create(
-        provider=provider, defaults={"physical_model": "hash", "dimensions": DIMS}
+    local, _ = Provider.objects.get_or_create(
+        name="local", defaults={"kind": ProviderKind.LOCAL, "base_url": ""}
+    )
+    for name, provider, physical in (
+        ("offline-embed", offline, "hash"),
+        (MODEL, offline if HASHING else local, PHYSICAL),
+    ):
+        route, _ = ModelRoute.objects.get_or_create(name=name, kind=RouteKind.EMBEDDING)
+        route.targets.get_or_create(
+            provider=provider, defaults={"physical_model": physical, "dimensions": DIMS}
+        )
+    # The write-path store benchmark's tenant embeds with the hashing route (see _stores).
+    store_dao, _ = MicroDAO.objects.get_or_create(
+        id="microdao:bench-store", defaults={"name": "Bench stores", "shares_memory": True}
+    )
+    Agent.objects.get_or_create(
+        id="agent:bench-store", defaults={"microdao": store_dao, "display_name": "Bench stores"}
     )
     registry_invalidate()
     for tenant in range(len(TENANT_SHARES)):
@@ -174,13 +313,28 @@ def _generate() -> dict:
             microdao_id=f"microdao:bench{tenant}",
             defaults={"embedding_model": MODEL, "serving_model": MODEL},
         )
+    MemorySettings.objects.update_or_create(
+        microdao_id="microdao:bench-store",
+        defaults={"embedding_model": "offline-embed", "serving_model": "offline-embed"},
+    )
     topics, common = _vocabulary()
     rng = random.Random(SEED + 1)
     rows = []
+    pairs = []
+    if not HASHING:
+        started = time.perf_counter()
+        sentences = _sentences(BASE_TEXTS)
+        base = _base_vectors(sentences)
+        timings["encode_base_texts_s"] = time.perf_counter() - started
     for n in range(1, ROWS + 1):
         tenant = _tenant_of(rng)
         agent = rng.randrange(AGENTS_PER_TENANT)
-        _, text = _row_text(rng, topics, common)
+        if HASHING:
+            _, text = _row_text(rng, topics, common)
+        else:
+            first, second = rng.randrange(BASE_TEXTS), rng.randrange(BASE_TEXTS)
+            pairs.append((first, second))
+            text = f"User: {sentences[first]}\nAgent: {sentences[second]}"
         rows.append((n, f"microdao:bench{tenant}", f"agent:bench{tenant}-{agent}", text))
 
     connections.close_all()  # nothing inherited by the embedding worker processes
@@ -201,8 +355,50 @@ def _generate() -> dict:
         )
     timings["copy_memories_s"] = time.perf_counter() - started
 
-    # Vectors are computed by worker processes (pure-Python hashing) and streamed into COPY.
     started = time.perf_counter()
+    if not HASHING:
+        _copy_mixed_vectors(raw, rows, base, pairs)
+        timings["mix_and_copy_vectors_s"] = time.perf_counter() - started
+    else:
+        _copy_hashed_vectors(raw, rows)
+        timings["embed_and_copy_vectors_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    embedding_index_build(space=space)
+    timings["hnsw_build_s"] = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE memory_memory")
+        cursor.execute("VACUUM ANALYZE memory_memoryembedding")
+    return {key: round(value, 1) for key, value in timings.items()}
+
+
+def _copy_mixed_vectors(raw, rows, base, pairs) -> None:
+    """Real-model mixtures (numpy, in chunks) streamed into a binary COPY."""
+    import numpy as np
+    from pgvector.psycopg import register_vector
+
+    register_vector(raw)
+    rng = np.random.default_rng(SEED + 4)
+    pair_array = np.asarray(pairs, dtype=np.int64)
+    columns = "memory_id, model, microdao_id, agent_id, tier, kind, embedding, created_at"
+    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            f"COPY memory_memoryembedding ({columns}) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(["int8", "text", "text", "text", "text", "text", "vector", "timestamptz"])
+        chunk = 20000
+        for start in range(0, len(rows), chunk):
+            vectors = _mixed_vectors(base, pair_array[start : start + chunk], rng)
+            for offset, vector in enumerate(vectors):
+                n, microdao, agent, _ = rows[start + offset]
+                copy.write_row((n, MODEL, microdao, agent, "mid", "conversation", vector, created))
+
+
+def _copy_hashed_vectors(raw, rows) -> None:
+    """Vectors computed by worker processes (pure-Python hashing), streamed into COPY."""
     chunk = 5000
     parts = ([row[3] for row in rows[i : i + chunk]] for i in range(0, len(rows), chunk))
     with (
@@ -222,15 +418,6 @@ def _generate() -> dict:
                     (n, MODEL, microdao, agent, "mid", "conversation", vector,
                      "2026-01-01T00:00:00Z")
                 )  # fmt: skip
-    timings["embed_and_copy_vectors_s"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    embedding_index_build(space=space)
-    timings["hnsw_build_s"] = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE memory_memory")
-        cursor.execute("VACUUM ANALYZE memory_memoryembedding")
-    return {key: round(value, 1) for key, value in timings.items()}
 
 
 # --- measurements ------------------------------------------------------------------------------
@@ -238,13 +425,18 @@ def _generate() -> dict:
 
 def _queries() -> list[tuple[str, str, str]]:
     """(agent, microDAO, text): a third to the half-of-all tenant, a third to 10% tenants, a
-    third to 1.25% tenants."""
+    third to 1.25% tenants. Real-model mode: a base sentence with a few words left out."""
     topics, common = _vocabulary()
+    sentences = [] if HASHING else _sentences(BASE_TEXTS)
     rng = random.Random(SEED + 2)
     queries = []
     for n in range(QUERIES):
         tenant = (0, rng.choice([1, 2, 3]), rng.randrange(4, len(TENANT_SHARES)))[n % 3]
-        words = [*rng.sample(topics[rng.randrange(TOPICS)], 4), rng.choice(common)]
+        if sentences:
+            words = rng.choice(sentences).split()
+            words = [w for w in words if rng.random() > 0.3] or words
+        else:
+            words = [*rng.sample(topics[rng.randrange(TOPICS)], 4), rng.choice(common)]
         queries.append(
             (
                 f"agent:bench{tenant}-{rng.randrange(AGENTS_PER_TENANT)}",
@@ -345,11 +537,26 @@ async def _concurrent(queries, workers: int) -> tuple[float, list[float]]:
 
 
 async def _stores() -> dict:
+    """Store rates. The write path (texts, vectors, indexes) in a tenant using the hashing
+    route; then a smaller bulk store through the real model, whose CPU encoding is the limit."""
     from memory.services import StoreItem, memory_store, memory_store_many
 
     topics, common = _vocabulary()
     rng = random.Random(SEED + 3)
-    agent, microdao = "agent:bench5-0", "microdao:bench5"
+    model_rate = None
+    if not HASHING:
+        sentences = _sentences(BASE_TEXTS)
+        items = [
+            StoreItem(channel_id="bench-store", user_message=rng.choice(sentences))
+            for _ in range(200)
+        ]
+        started = time.perf_counter()
+        results = await memory_store_many(
+            agent_id="agent:bench5-0", microdao_id="microdao:bench5", items=items
+        )
+        assert not any(result.pending_embedding for result in results)
+        model_rate = round(len(items) / (time.perf_counter() - started), 1)
+    agent, microdao = "agent:bench-store", "microdao:bench-store"
     batches, per_batch = 10, 500
     started = time.perf_counter()
     for _ in range(batches):
@@ -383,6 +590,7 @@ async def _stores() -> dict:
     return {
         "bulk_memories_per_s": round(bulk_rate, 1),
         "single_stores_per_s_at_c16": round(single_rate, 1),
+        f"bulk_memories_per_s_embedding_with_{MODEL}": model_rate,
     }
 
 
@@ -403,7 +611,11 @@ def test_memory_benchmark(django_db_blocker, capsys):
         if not _dataset_ready():
             generation = _generate()
         queries = _queries()
-        vectors = [hash_embedding(text, DIMS) for _, _, text in queries]
+        texts = [text for _, _, text in queries]
+        if HASHING:
+            vectors = [hash_embedding(text, DIMS) for text in texts]
+        else:
+            vectors = [[float(x) for x in row] for row in _encode(texts, "query")]
 
         # Baseline (exact scan) first for all queries — interleaving its full-table reads with
         # the index queries would measure the index cold every time — then the HNSW path.

@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
+from daarion.agents.models import Agent
 from llm.models import UsageLog
 from llm.usage import usage_flush
 from memory.models import Memory
@@ -171,3 +172,13 @@ def test_terminal_chat_shows_tool_calls_and_reply(sofia_world):
     assert "← projects.list: ok" in text
     assert "agent> Project X has 3 new tasks" in text
     assert "2 LLM call(s)" in text
+
+
+def test_offline_replies_are_not_remembered(client, internal_headers, sofia_world):
+    # The demo's gpt-4.1-mini route ends at the offline provider (no API key in tests).
+    Agent.objects.filter(pk="agent:sofia").update(default_model="gpt-4.1-mini")
+    response = _respond(client, internal_headers, "Our retro is on Friday", channel="chan-off")
+    assert response.status_code == 200, response.content
+    assert response.json()["reply"].startswith("[offline:")
+    kept = Memory.objects.filter(agent_id="agent:sofia", channel_id="chan-off")
+    assert [memory.text for memory in kept] == ["User: Our retro is on Friday"]

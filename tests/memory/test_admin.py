@@ -58,3 +58,35 @@ def test_memory_browser_search_lists_in_retrieval_order(admin_client):
     rows = re.findall(r"User: ([a-z ]+)", page.text)
     assert rows[0] == "garden tools inventory"
     assert "budget spreadsheet" not in rows[:2]
+
+
+def test_memory_browser_shows_the_score_breakdown_and_settings_take_weights(admin_client):
+    async_to_sync(memory_store)(
+        agent_id="agent:sofia",
+        microdao_id="microdao:alpha",
+        channel_id="c",
+        user_message="garden tools inventory",
+        agent_reply=None,
+    )
+    page = admin_client.get(
+        "/admin/memory/memory/", {"q": "garden inventory", "microdao__id__exact": "microdao:alpha"}
+    )
+    assert "Retrieval score" in page.text
+    assert "1.000 = vector #1" in page.text and "text #1" in page.text
+    response = admin_client.post(
+        "/admin/memory/memorysettings/add/",
+        {
+            "microdao": "microdao:beta",
+            "embedding_model": "",
+            "vector_weight": "1",
+            "text_weight": "0",
+        },
+    )
+    assert response.status_code == 302
+    row = MemorySettings.objects.get(microdao_id="microdao:beta")
+    assert (row.vector_weight, row.text_weight) == (1.0, 0.0)
+    bad = admin_client.post(
+        "/admin/memory/memorysettings/add/",
+        {"microdao": "microdao:alpha", "embedding_model": "", "vector_weight": "-2"},
+    )
+    assert bad.status_code == 200 and "greater than or equal to 0" in bad.text

@@ -170,3 +170,15 @@ def test_reindex_rejects_bad_options(tenants):
         _command("--model", "gpt-unknown")
     with pytest.raises(CommandError, match="Unknown microDAO"):
         _command("--microdao", "microdao:nowhere")
+
+
+def test_reindex_fails_loudly_when_the_route_dimensions_do_not_match_the_model(tenants, upstream):
+    # The route says 8 dimensions, the model returns 16: every vector fails. Rerunning cannot
+    # help, so the command exits non-zero and says why (it used to exit 0 with "run again").
+    make_remote_embed_route("remote-embed", upstream.base_url, 8)
+    memory_settings_set(microdao_id="microdao:alpha", embedding_model="remote-embed")
+    result = _store("The seed exchange is on Saturday")
+    assert result.pending_embedding is True
+    with pytest.raises(CommandError, match=r"Every embedding failed.*8-dimensional"):
+        _command("--pending")
+    assert Memory.objects.get(pk=int(result.ids[0])).embedding_pending

@@ -79,5 +79,10 @@ class Command(BaseCommand):
                 f"{microdao_id}: {missing} memories still lack a {model} vector; queries keep "
                 "the current model (run again to finish)."
             )
+        if report.all_failed:
+            # Every vector failed: rerunning will not help (a route whose dimensions do not
+            # match its model, a missing key…). Say why and exit non-zero.
+            reasons = "; ".join(f"{model}: {error}" for model, error in report.errors.items())
+            raise CommandError(f"Every embedding failed, nothing was indexed. {reasons}")
         if options["prune"]:
             self.stdout.write(f"Pruned {embeddings_prune()} vectors of unused models.")

@@ -1,0 +1,75 @@
+"""Memory settings of the embedded PostgreSQL, sized to the machine.
+
+initdb's defaults (128 MB shared_buffers) were measured as the main cause of slow memory queries
+at 1M memories: the HNSW index alone is ~1.1 GB, so most graph steps went to the OS page cache.
+Sizes (a machine shared with other processes, so a modest share of RAM):
+
+- shared_buffers: 1/8 of RAM, from 128 MB up to 2 GB
+- effective_cache_size: 1/2 of RAM (what the planner assumes the OS caches)
+- work_mem: 16 MB (sorting the candidate lists of a hybrid query stays in memory)
+
+Written with ALTER SYSTEM (postgresql.auto.conf) only when they differ, so an operator's own
+ALTER SYSTEM of another value is overwritten only by setting EMBEDDED_PG_TUNE=0 to stop this.
+shared_buffers takes effect at the server's next start (the embedded server stops when the last
+process using it exits); the others at once (pg_reload_conf).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+def _ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2048 * MB
+
+
+def tuned_settings(ram_bytes: int | None = None) -> dict[str, str]:
+    ram = ram_bytes if ram_bytes is not None else _ram_bytes()
+    shared = min(max(ram // 8, 128 * MB), 2048 * MB)
+    return {
+        "shared_buffers": f"{shared // MB}MB",
+        "effective_cache_size": f"{max(ram // 2, 512 * MB) // MB}MB",
+        "work_mem": "16MB",
+    }
+
+
+def embedded_server_tune(url: str) -> None:
+    """Apply tuned_settings() to the embedded server at `url` (best effort, logged)."""
+    if os.environ.get("EMBEDDED_PG_TUNE", "1") == "0":
+        return
+    import psycopg
+
+    wanted = tuned_settings()
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            changed = False
+            for name, value in wanted.items():
+                row = conn.execute(
+                    "SELECT setting, unit FROM pg_settings WHERE name = %s", [name]
+                ).fetchone()
+                if row is not None and _same(row[0], row[1], value):
+                    continue
+                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")  # names/values are ours
+                changed = True
+            if changed:
+                conn.execute("SELECT pg_reload_conf()")
+                logger.info("embedded PostgreSQL tuned: %s (shared_buffers at next start)", wanted)
+    except psycopg.Error:
+        logger.warning("could not tune the embedded PostgreSQL", exc_info=True)
+
+
+def _same(setting: str, unit: str | None, value: str) -> bool:
+    """pg_settings reports memory in units (8kB pages or kB); compare in bytes."""
+    units = {"8kB": 8192, "kB": 1024, "MB": MB}
+    try:
+        current = int(setting) * units.get(unit or "", 1)
+    except ValueError:
+        return False
+    return current == int(value.removesuffix("MB")) * MB
