@@ -24,6 +24,7 @@ from daarion.common.process_state import register_reset
 from daarion.common.registry_cache import RegistryCache
 from llm.models import UsageLog
 from llm.usage import usage_flush
+from llm.usage_lane import usage_lane_flush
 
 # Values are 1-tuples so that "no budget" (None) is cached too.
 budget_cache: RegistryCache[tuple[Decimal | None]] = RegistryCache("llm-microdao-budgets", ttl=30.0)
@@ -70,6 +71,7 @@ def microdao_month_spend_db(*, microdao_id: str) -> Decimal:
 
 def _refresh_spend(microdao_id: str) -> _Spend:
     usage_flush(timeout=5.0)  # rows still in the writer's queue count too
+    usage_lane_flush(timeout=5.0)  # and those being committed from an event loop
     db_total = microdao_month_spend_db(microdao_id=microdao_id)
     entry = _Spend(_month_now(), db_total, time.monotonic(), Decimal(0))
     with _lock:
