@@ -23,7 +23,6 @@ import contextlib
 import logging
 import threading
 import weakref
-from dataclasses import astuple
 
 import orjson
 import psycopg
@@ -108,7 +107,8 @@ class _Lane:
             self.conn = conn
         values: list = []
         for row in rows:
-            fields = list(astuple(row))
+            # getattr, not dataclasses.astuple: that deep-copies the attempts list first.
+            fields = [getattr(row, name) for name in _ROW_FIELDS]
             fields[_ATTEMPTS_INDEX] = orjson.dumps(fields[_ATTEMPTS_INDEX]).decode()
             values.extend(fields)
         await self.conn.execute(_insert_sql(len(rows)), values)

@@ -106,3 +106,16 @@ async def test_api_errors_and_pages_still_answer(internal_headers):
     status, body = await _asgi("/admin/login/", {})  # Django's own handler path
     assert status == 200
     assert b"csrfmiddlewaretoken" in body
+
+
+async def test_remembered_url_matches_never_mix_up_captured_arguments(internal_headers):
+    for agent_id in ("agent:one", "agent:two"):
+        await sync_to_async(AgentFactory)(id=agent_id)
+    for _ in range(2):  # the second round is served from remembered matches where allowed
+        for agent_id in ("agent:one", "agent:two"):
+            status, body = await _asgi(f"/internal/agents/{agent_id}", internal_headers)
+            assert status == 200, body[:300]
+            assert orjson.loads(body)["id"] == agent_id
+        status, body = await _asgi("/v1/models", internal_headers)
+        assert status == 200
+        assert orjson.loads(body)["object"] == "list"
