@@ -94,6 +94,7 @@ def account(
         stream=call.stream,
     )
     durable = wait and getattr(settings, "LLM_USAGE_DURABLE", True)
+    committed: asyncio.Future | None
     if durable and usage_lane_enabled():
         committed = usage_lane_record(row)  # committed from this loop (llm/usage_lane.py)
     else:
