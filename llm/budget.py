@@ -38,6 +38,7 @@ from daarion.common.registry_cache import RegistryCache
 from llm.budget_reservations import reservations
 from llm.models import UsageLog
 from llm.usage import usage_flush
+from llm.usage_lane import usage_lane_flush
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def microdao_month_spend_db(*, microdao_id: str) -> Decimal:
 
 def _refresh_spend(microdao_id: str) -> _Spend:
     usage_flush(timeout=1.0, spooled_ok=True)  # rows still in the writer's queue count too
+    usage_lane_flush(timeout=1.0)  # and those being committed from an event loop
     try:
         db_total = microdao_month_spend_db(microdao_id=microdao_id)
     except DatabaseError:

@@ -68,6 +68,8 @@ def _close_async_thread_connections(django_db_setup, django_db_blocker):
     from django.db import connections
 
     from llm.usage import usage_writer_disconnect
+    from llm.usage_lane import usage_lane_disconnect
 
     usage_writer_disconnect()
+    usage_lane_disconnect()
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)

@@ -2,11 +2,14 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daarion.server.settings")
+django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application does
 
-django_application = get_asgi_application()
+from daarion.server.asgi_handler import ApiFastASGIHandler  # noqa: E402  (after setup)
+
+django_application = ApiFastASGIHandler()
 
 from django.conf import settings  # noqa: E402  (after the app registry is ready)
 

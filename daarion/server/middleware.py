@@ -22,10 +22,14 @@ _API_DOC_PAGES = frozenset(
 )
 
 
-def is_api_request(request: HttpRequest) -> bool:
-    """API requests skip the page middleware (daarion/server/page_middleware.py)."""
-    path = request.path
+def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES) and path not in _API_DOC_PAGES
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """API requests skip the page middleware (daarion/server/page_middleware.py) and the
+    per-request worker thread (daarion/server/asgi_handler.py)."""
+    return is_api_path(request.path)
 
 
 def _request_id_from(request: HttpRequest) -> str:

@@ -209,6 +209,9 @@ LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 30.0)
 LLM_USAGE_DURABLE = env_bool("LLM_USAGE_DURABLE", True)
 LLM_USAGE_DURABLE_TIMEOUT_SECONDS = env_float("LLM_USAGE_DURABLE_TIMEOUT_SECONDS", 5.0)
 LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
+# Durable rows are committed from the request's own event loop (llm/usage_lane.py), with the
+# writer thread as its fallback; off: every row goes through the thread.
+LLM_USAGE_LANE = env_bool("LLM_USAGE_LANE", True)
 # Off: usage rows use PostgreSQL's asynchronous commit (safe against our process dying; only a
 # database-server crash within ~0.6 s can lose rows). On: every batch waits for the WAL flush.
 LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)

@@ -22,6 +22,7 @@ from llm.models import UsageStatus
 from llm.registry import TargetInfo
 from llm.types import ChatResult
 from llm.usage import UsageRow, cost_usd, usage_record, usage_wait
+from llm.usage_lane import usage_lane_enabled, usage_lane_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,31 +74,34 @@ def account(
     if call.reserved:  # settle: the actual cost is noted above, the reservation given back
         budget_release(microdao_id=call.microdao_id, amount=call.reserved)
         call.reserved = Decimal(0)
-    committed = usage_record(
-        UsageRow(
-            created_at=timezone.now(),
-            request_id=call.request_id,
-            kind=call.kind,
-            agent_id=call.agent_id,
-            microdao_id=call.microdao_id,
-            model=call.model[:128],
-            provider=provider,
-            physical_model=target.physical_model if target else "",
-            attempts=call.attempt_dicts(),
-            attempt_count=sum(1 for a in call.attempts if a.outcome != "skipped"),
-            fallback_used=call.fallback_used,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=prompt_tokens + completion_tokens,
-            latency_ms=round(latency_ms, 3),
-            cost_usd=cost,
-            status=status,
-            error_type=error_type[:64],
-            error_message=error_message,
-            stream=call.stream,
-        ),
-        wait=wait and getattr(settings, "LLM_USAGE_DURABLE", True),
+    row = UsageRow(
+        created_at=timezone.now(),
+        request_id=call.request_id,
+        kind=call.kind,
+        agent_id=call.agent_id,
+        microdao_id=call.microdao_id,
+        model=call.model[:128],
+        provider=provider,
+        physical_model=target.physical_model if target else "",
+        attempts=call.attempt_dicts(),
+        attempt_count=sum(1 for a in call.attempts if a.outcome != "skipped"),
+        fallback_used=call.fallback_used,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+        latency_ms=round(latency_ms, 3),
+        cost_usd=cost,
+        status=status,
+        error_type=error_type[:64],
+        error_message=error_message,
+        stream=call.stream,
     )
+    durable = wait and getattr(settings, "LLM_USAGE_DURABLE", True)
+    committed: asyncio.Future | None
+    if durable and usage_lane_enabled():
+        committed = usage_lane_record(row)  # committed from this loop (llm/usage_lane.py)
+    else:
+        committed = usage_record(row, wait=durable)
     metrics_observe(
         kind=call.kind,
         route=call.model[:128],

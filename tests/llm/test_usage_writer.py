@@ -43,6 +43,7 @@ def test_cost_is_exact_decimal_per_million_tokens():
 
 async def test_rows_survive_a_failing_insert_and_answers_are_not_held(monkeypatch, settings):
     settings.LLM_USAGE_DURABLE_TIMEOUT_SECONDS = 0.2
+    settings.LLM_USAGE_LANE = False  # the writer thread itself (the lane: test_usage_lane.py)
     await db(lambda: make_route("m", OfflineProviderFactory()))()
     real_insert = usage.insert_rows
     failures = {"left": 2}

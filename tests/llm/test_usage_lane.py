@@ -1,0 +1,77 @@
+"""Durable usage rows committed from the event loop (llm/usage_lane.py), and its fallback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.db import connection
+
+from llm import gateway, usage, usage_lane
+from llm.models import UsageLog
+from llm.types import ChatRequest
+from tests.llm.factories import OfflineProviderFactory, make_route
+from tests.llm.helpers import db, usage_rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _request(text: str = "hi") -> ChatRequest:
+    return ChatRequest(model="m", messages=[{"role": "user", "content": text}])
+
+
+@pytest.fixture
+def thread_inserts(monkeypatch) -> list[int]:
+    """Row counts of the writer thread's INSERTs (the lane does not use it when healthy)."""
+    calls: list[int] = []
+    real_insert = usage.insert_rows
+
+    def counting_insert(rows):
+        calls.append(len(rows))
+        return real_insert(rows)
+
+    monkeypatch.setattr(usage, "insert_rows", counting_insert)
+    return calls
+
+
+def _committed_ids() -> set[str]:
+    # A fresh query on another connection: sees only committed rows, flushes nothing.
+    return set(UsageLog.objects.values_list("request_id", flat=True))
+
+
+async def test_rows_are_committed_from_the_loop_before_the_answer(thread_inserts):
+    await db(lambda: make_route("m", OfflineProviderFactory()))()
+    results = await asyncio.gather(*(gateway.chat(_request(f"q{i}")) for i in range(40)))
+    committed = await db(_committed_ids)()
+    assert {r.request_id for r in results} <= committed
+    assert thread_inserts == []  # every row went through the lane
+    rows = await usage_rows()
+    assert sorted(r.request_id for r in rows) == sorted(r.request_id for r in results)
+
+
+def _terminate_backend(pid: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+async def test_a_lost_lane_connection_hands_rows_to_the_writer_thread(thread_inserts):
+    await db(lambda: make_route("m", OfflineProviderFactory()))()
+    first = await gateway.chat(_request())
+    lane = usage_lane._lanes[asyncio.get_running_loop()]
+    assert lane.conn is not None
+    await db(lambda: _terminate_backend(lane.conn.info.backend_pid))()
+    second = await gateway.chat(_request())  # the lane's INSERT fails: the thread writes it
+    assert thread_inserts == [1]
+    assert second.request_id in await db(_committed_ids)()
+    third = await gateway.chat(_request())  # and the lane reconnects for the next one
+    assert thread_inserts == [1]
+    rows = await usage_rows()
+    assert [r.request_id for r in rows] == [first.request_id, second.request_id, third.request_id]
+
+
+async def test_without_the_lane_rows_go_through_the_thread(settings, thread_inserts):
+    settings.LLM_USAGE_LANE = False
+    await db(lambda: make_route("m", OfflineProviderFactory()))()
+    result = await gateway.chat(_request())
+    assert thread_inserts == [1]
+    assert [r.request_id for r in await usage_rows()] == [result.request_id]
