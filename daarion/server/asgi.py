@@ -21,5 +21,5 @@ refuse_unsafe_start()
 if settings.SERVE_STATIC:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-    django_application = ASGIStaticFilesHandler(django_application)
+    django_application = ASGIStaticFilesHandler(django_application)  # type: ignore[assignment]
 application = mount_mcp(django_application)  # /mcp: see docs/toolcore-mcp.md

@@ -87,7 +87,7 @@ def chat_max_cost(request: ChatRequest) -> Callable[[RouteInfo], Decimal]:
     return estimate
 
 
-def embed_max_cost(texts: list[str]) -> Callable[[RouteInfo], Decimal]:
+def embed_max_cost(texts: list[str] | list[list[int]]) -> Callable[[RouteInfo], Decimal]:
     return lambda route: max_cost(
         route, prompt_chars=sum(len(t) for t in texts if isinstance(t, str)), max_tokens=0
     )

@@ -157,11 +157,24 @@ class LocalProvider:
         provider: ProviderInfo,
         api_key: str | None,
         model: str,
-        texts: list[str],
+        texts: list[str] | list[list[int]],
         dimensions: int | None,
+        requested_dimensions: int | None = None,
         input_type: str | None = None,
     ) -> ProviderEmbeddings:
         expected = local_model_dimensions(model)
+        if requested_dimensions and requested_dimensions != (expected or dimensions):
+            # OpenAI's `dimensions` cannot shorten this model's vectors: refused, never ignored.
+            raise errors.ProviderBadRequest(
+                f"{provider.name}: model {model!r} gives {expected or dimensions}-dimensional "
+                f"vectors; 'dimensions'={requested_dimensions} is not supported",
+                status_code=400,
+            )
+        if not all(isinstance(text, str) for text in texts):
+            raise errors.ProviderBadRequest(
+                f"{provider.name}: the local model takes text, not token arrays", status_code=400
+            )
+        texts = [text for text in texts if isinstance(text, str)]
         if expected is not None and dimensions and dimensions != expected:
             # A route configured for other dimensions would store vectors no index matches.
             raise errors.ProviderBadRequest(
