@@ -35,6 +35,9 @@ def _too_large(limit: int) -> HttpResponse:
 
 def _invalid(status: int, loc: str, what: str) -> HttpResponse:
     error_type = "invalid_request" if status == 400 else "invalid_input"
+    # The path may itself hold the bad character: show it escaped (a surrogate cannot be
+    # encoded in the answer, a NUL would be invisible).
+    loc = loc.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
     return api_error_response(status, error_type, f"{loc}: {what}.", loc=loc)
 
 

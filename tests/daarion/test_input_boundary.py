@@ -52,7 +52,7 @@ def _error(response, status):
         ('{"agent_id": "agent:sofia", "microdao_id": "microdao:alpha",'
          ' "content": {"text": "a\\u0000b"}}', "content.text"),
         ('{"agent_id": "agent:sofia", "microdao_id": "microdao:alpha", "content": {"text": "x"},'
-         ' "metadata": {"k\\u0000": 1}}', "metadata.k\x00"),
+         ' "metadata": {"k\\u0000": 1}}', "metadata.k\\u0000"),
         ('{"agent_id": "agent:sofia", "microdao_id": "microdao:alpha", "content": {"text": "x"},'
          ' "metadata": {"tags": ["ok", "\\ud800"]}}', "metadata.tags.1"),
     ],
