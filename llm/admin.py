@@ -113,7 +113,7 @@ class RouteTargetFormSet(forms.BaseInlineFormSet):
         if len(sizes) > 1:
             raise forms.ValidationError(
                 "All targets of an embedding route must return the same dimensions "
-                f"(got {', '.join(str(n) for n in sorted(sizes))})."
+                f"(got {', '.join(str(n) for n in sorted(sizes))})."  # type: ignore[type-var]
             )
 
 

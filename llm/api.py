@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 
 import orjson
@@ -17,10 +17,11 @@ from ninja import Router
 
 from llm import gateway
 from llm.errors import ProviderError
+from llm.gateway import ChatStream
 from llm.models import RouteKind
 from llm.registry import registry_aget
 from llm.schemas import ChatBody, EmbeddingsBody
-from llm.types import ChatChunk, ChatRequest, ChatResult
+from llm.types import ChatRequest, ChatResult
 
 internal_router = Router()
 openai_router = Router()
@@ -100,7 +101,7 @@ async def proxy(request: HttpRequest, body: ChatBody):
     )
 
 
-async def _proxy_events(stream: AsyncIterator[ChatChunk]) -> AsyncIterator[bytes]:
+async def _proxy_events(stream: ChatStream) -> AsyncGenerator[bytes, None]:
     try:
         async for chunk in stream:
             if chunk.final is not None:
@@ -175,8 +176,8 @@ async def chat_completions(request: HttpRequest, body: ChatBody):
 
 
 async def _openai_events(
-    stream: AsyncIterator[ChatChunk], *, created: int, include_usage: bool
-) -> AsyncIterator[bytes]:
+    stream: ChatStream, *, created: int, include_usage: bool
+) -> AsyncGenerator[bytes, None]:
     try:
         async for chunk in stream:
             base = {

@@ -24,7 +24,7 @@ def provider_states() -> dict[str, dict]:
         elif name in circuits and circuits[name]["failures"] == 0:
             state = HealthState.OK
         else:
-            state = stored
+            state = stored  # type: ignore[assignment]
         states[name] = {
             "kind": kind,
             "state": state,

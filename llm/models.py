@@ -62,7 +62,7 @@ class Provider(models.Model):
 
     @property
     def effective_base_url(self) -> str:
-        return (self.base_url or DEFAULT_BASE_URLS.get(self.kind, "")).rstrip("/")
+        return (self.base_url or DEFAULT_BASE_URLS.get(ProviderKind(self.kind), "")).rstrip("/")
 
     def clean(self) -> None:
         if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:

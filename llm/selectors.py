@@ -90,11 +90,11 @@ def usage_report(
     result = []
     for row in aggregated.order_by(*ordering):
         row["group"] = str(row["group"]) if row["group"] not in ("", None) else "(none)"
-        row["error_rate"] = round(row["errors"] / row["requests"], 4) if row["requests"] else 0.0
+        row["error_rate"] = round(row["errors"] / row["requests"], 4) if row["requests"] else 0.0  # type: ignore[misc]
         row["cost_usd"] = row["cost_usd"] or Decimal(0)
         row["latency_p50_ms"] = round(row["latency_p50_ms"] or 0.0, 2)
         row["latency_p95_ms"] = round(row["latency_p95_ms"] or 0.0, 2)
-        result.append({column: row[column] for column in REPORT_COLUMNS})
+        result.append({column: row[column] for column in REPORT_COLUMNS})  # type: ignore[literal-required]
     return result
 
 

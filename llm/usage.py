@@ -90,7 +90,10 @@ _ROW_FIELDS = [f.name for f in fields(UsageRow)]
 @functools.lru_cache(maxsize=64)
 def _insert_sql(count: int) -> str:
     meta = UsageLog._meta
-    columns = ", ".join(connection.ops.quote_name(meta.get_field(n).column) for n in _ROW_FIELDS)
+    columns = ", ".join(
+        connection.ops.quote_name(meta.get_field(n).column)  # type: ignore[union-attr,arg-type]
+        for n in _ROW_FIELDS
+    )
     one = "(" + ", ".join("%s::jsonb" if n == "attempts" else "%s" for n in _ROW_FIELDS) + ")"
     # Only identifiers from our own model and placeholders: no user input in the SQL text.
     return f"INSERT INTO {meta.db_table} ({columns}) VALUES " + ", ".join([one] * count)  # noqa: S608
@@ -180,7 +183,7 @@ class UsageWriter:
         self._queue.put((row, loop, future))
         return future
 
-    def submit_task(self, task: Callable[[], None]) -> None:
+    def submit_task(self, task: Callable[[], object]) -> None:
         """Run a small DB write (e.g. a provider's health state) on the writer thread."""
         self._ensure_started()
         self._queue.put(task)
@@ -230,7 +233,7 @@ class UsageWriter:
                     marker.done.set()
                 flushes = []
 
-    def _run_task(self, task: Callable[[], None]) -> None:
+    def _run_task(self, task: Callable[[], object]) -> None:
         try:
             task()
         except Exception:  # a side task (health state) must never stop usage writing
@@ -245,7 +248,7 @@ class UsageWriter:
             _writer_connection.close()  # reconnect on the next attempt
             raise
         done, self._pending = self._pending, []
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for _, loop, future in done:
             if loop is not None:
                 by_loop.setdefault(loop, []).append(future)

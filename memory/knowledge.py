@@ -220,8 +220,8 @@ async def kb_ingest_folder(
     prefix = f"file:{root}/"
     report = FolderIngestReport()
     seen: set[str] = set()
-    existing = set(
-        await sync_to_async(list)(
+    existing = set(  # type: ignore[var-annotated]
+        await sync_to_async(list)(  # type: ignore[call-arg]
             Document.objects.filter(microdao_id=microdao_id, source__startswith=prefix).values_list(
                 "source", flat=True
             )

@@ -221,7 +221,7 @@ class ChunkManager(models.Manager):
 class Chunk(Memory):
     """Admin view of knowledge chunks (Memory rows that belong to a Document)."""
 
-    objects = ChunkManager()
+    objects = ChunkManager()  # type: ignore[misc]
 
     class Meta:
         proxy = True

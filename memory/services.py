@@ -302,7 +302,7 @@ def embeddings_save(
         "vectors": [vector_literal(vector) for vector in vectors],
     }
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_SQL, params)
+        cursor.execute(_UPSERT_SQL, params)  # type: ignore[arg-type]
 
 
 def _pin_serving_model(*, microdao_ids: set[str], model: str) -> None:

@@ -13,7 +13,7 @@ SERVE_STATIC = False
 # pytest-django creates and drops the test database; the pool is exercised by the server tests.
 DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]  # noqa: F405
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 # toolcore: the fake tool servers run on 127.0.0.1 (SSRF tests override this to []).
 TOOLCORE_ALLOWED_HOSTS = ["127.0.0.1"]

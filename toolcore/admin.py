@@ -102,7 +102,7 @@ class ToolForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["python_function"].choices = [("", "—")] + [
+        self.fields["python_function"].choices = [("", "—")] + [  # type: ignore[attr-defined]
             (name, name) for name in python_tool_names()
         ]
         self.fields["python_function"].help_text = "Functions registered in code (@python_tool)."
@@ -139,7 +139,7 @@ class ToolAdmin(admin.ModelAdmin):
 
     @admin.display(description="grants", ordering="_grant_count")
     def grant_count(self, obj: Tool) -> int:
-        return obj._grant_count
+        return obj._grant_count  # type: ignore[attr-defined]
 
     def save_model(self, request: HttpRequest, obj: Tool, form, change: bool) -> None:
         tool_save(tool=obj)

@@ -62,7 +62,7 @@ async def call_tool(request: HttpRequest, payload: CallIn) -> HttpResponse:
         args=payload.args,
         request_id=payload.request_id or getattr(request, "request_id", None),
     )
-    status = 200 if outcome.ok else ERROR_STATUS[outcome.error.type]
+    status = 200 if outcome.ok else ERROR_STATUS[outcome.error.type]  # type: ignore[union-attr]
     return HttpResponse(
         orjson.dumps(outcome.as_dict()), status=status, content_type="application/json"
     )

@@ -70,6 +70,8 @@ async def tool_call(
                 message=f"No tool named '{tool_id}' is available to this agent. "
                 "Call only the tools you were given.",
             )
+        elif spec is None or agent is None:  # may_use() is False for both; for the type checker
+            raise AssertionError("may_use admitted a missing agent or tool")
         elif not spec.available:
             outcome = Outcome.DISABLED
             error = ToolError(
@@ -160,7 +162,7 @@ async def _validated_run(
             details={"errors": errors},
         )
     try:
-        execution = await _EXECUTORS[spec.executor](spec=spec, args=cleaned, ctx=ctx)
+        execution = await _EXECUTORS[spec.executor](spec=spec, args=cleaned, ctx=ctx)  # type: ignore[index]
     except ToolCallFailed:
         raise
     except Exception:  # an executor bug must not become a 500 or leak internals

@@ -29,7 +29,7 @@ class AgentAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "microdao")
     search_fields = ("id", "display_name")
     # Apps add their per-agent inlines (e.g. tool grants) in their own admin modules.
-    inlines: list = []
+    inlines: list = []  # type: ignore[misc]
 
 
 class ServiceTokenForm(forms.ModelForm):
@@ -52,7 +52,7 @@ class ServiceTokenAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ServiceToken, form, change: bool) -> None:
         if not change:
             # Shown once on the next page, never stored in clear text or in a cookie.
-            request._new_service_token = service_token_assign_secret(token=obj)
+            request._new_service_token = service_token_assign_secret(token=obj)  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
 
     def response_add(

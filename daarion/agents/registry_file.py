@@ -62,7 +62,7 @@ def agents_registry_plan(*, data: dict[str, Any], problems: list[str]) -> Agents
                 fields["monthly_budget_usd"], f"{path}.monthly_budget_usd", problems
             )
         full_clean(MicroDAO(**fields), path, problems)
-        microdao_ids.add(fields.get("id"))
+        microdao_ids.add(fields.get("id"))  # type: ignore[arg-type]
         plan.microdaos.append(fields)
 
     plan.agent_ids = set(Agent.objects.values_list("id", flat=True))

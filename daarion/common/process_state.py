@@ -12,15 +12,18 @@ import threading
 import weakref
 from collections.abc import Callable
 from types import MethodType
+from typing import Any, TypeVar
 
 _lock = threading.Lock()
 # Bound methods are held weakly: a cache made for one test must not live forever.
-_resets: list[Callable[[], Callable[[], None] | None]] = []
+_resets: list[Callable[[], Callable[[], Any] | None]] = []
+
+ResetFn = TypeVar("ResetFn", bound=Callable[[], Any])
 
 
-def register_reset(fn: Callable[[], None]) -> Callable[[], None]:
+def register_reset(fn: ResetFn) -> ResetFn:
     """Call `fn()` on every `process_state_reset()`; usable as a decorator."""
-    ref: Callable[[], Callable[[], None] | None] = (
+    ref: Callable[[], Callable[[], Any] | None] = (
         weakref.WeakMethod(fn) if isinstance(fn, MethodType) else lambda: fn  # plain: strong
     )
     with _lock:

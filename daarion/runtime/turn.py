@@ -89,7 +89,7 @@ async def _run_tool(
     *, agent_id: str, name: str, raw_arguments: Any, request_id: str
 ) -> ToolCallRecord:
     args, problem = _parse_arguments(raw_arguments)
-    if problem is not None:
+    if args is None:
         return ToolCallRecord(
             tool_id=name,
             function_name=name,
@@ -97,7 +97,7 @@ async def _run_tool(
             ok=False,
             call_id=None,
             latency_ms=0.0,
-            error={"type": "invalid_args", "message": problem},
+            error={"type": "invalid_args", "message": problem or "invalid arguments"},
         )
     outcome = await tool_call(agent_id=agent_id, tool_id=name, args=args, request_id=request_id)
     error = None

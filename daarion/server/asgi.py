@@ -19,4 +19,4 @@ if settings.SERVE_STATIC:
 
     application = ASGIStaticFilesHandler(django_application)
 else:
-    application = django_application
+    application = django_application  # type: ignore[assignment]

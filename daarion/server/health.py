@@ -35,7 +35,7 @@ def check_cache() -> dict:
     cache.set(key, "1", 5)
     ok = cache.get(key) == "1"
     cache.delete(key)
-    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]  # type: ignore[attr-defined]
     return {"ok": ok, "backend": backend}
 
 

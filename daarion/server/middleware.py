@@ -62,8 +62,8 @@ class _AsyncCapable:
 
 class RequestIdMiddleware(_AsyncCapable):
     def _before(self, request: HttpRequest) -> HttpRequest:
-        request.request_id = _request_id_from(request)
-        request_id_var.set(request.request_id)
+        request.request_id = _request_id_from(request)  # type: ignore[attr-defined]
+        request_id_var.set(request.request_id)  # type: ignore[attr-defined]
         return request
 
     def _after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

@@ -14,6 +14,8 @@ class subclasses the built-in it replaces, so the admin's E408 to E410 checks st
 
 from __future__ import annotations
 
+from typing import Any
+
 from asgiref.sync import sync_to_async
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
@@ -25,11 +27,13 @@ from daarion.server.middleware import is_api_request
 
 
 class _PagesOnly:
+    get_response: Any  # set by the Django middleware this is mixed into
+
     def __call__(self, request: HttpRequest):
         if is_api_request(request):
             # An awaitable under ASGI (the caller awaits it), a response under WSGI.
             return self.get_response(request)
-        return super().__call__(request)
+        return super().__call__(request)  # type: ignore[misc]  # the mixed-in Django class
 
 
 class SecurityMiddleware(_PagesOnly, security.SecurityMiddleware):

@@ -16,7 +16,7 @@ request: routes, agents and budgets come from per-process caches invalidated by 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from django.conf import settings
 
@@ -138,7 +138,7 @@ async def open_chat_stream(request: ChatRequest) -> ChatStream:
     return ChatStream(call, request, connected)
 
 
-async def chat_stream(request: ChatRequest) -> AsyncIterator[ChatChunk]:
+async def chat_stream(request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
     """Async generator form of open_chat_stream (errors surface on the first iteration)."""
     stream = await open_chat_stream(request)
     try:

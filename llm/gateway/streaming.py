@@ -5,7 +5,7 @@ mid-way, closed, cancelled, or dropped without ever being iterated.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from llm import errors
 from llm.breaker import breaker
@@ -18,7 +18,7 @@ from llm.providers.offline import count_tokens
 from llm.registry import TargetInfo
 from llm.types import ChatChunk, ChatRequest, ChatResult
 
-Connected = tuple[AsyncIterator[ProviderStreamEvent], ProviderStreamEvent]
+Connected = tuple[AsyncGenerator[ProviderStreamEvent, None], ProviderStreamEvent]
 
 
 async def stream_connect(
@@ -107,9 +107,9 @@ class ChatStream:
 async def _relay(
     call: Call,
     request: ChatRequest,
-    events: AsyncIterator[ProviderStreamEvent],
+    events: AsyncGenerator[ProviderStreamEvent, None],
     first: ProviderStreamEvent,
-) -> AsyncIterator[ChatChunk]:
+) -> AsyncGenerator[ChatChunk, None]:
     content: list[str] = []
     tool_calls: dict[int, dict] = {}
     finish_reason: str | None = None

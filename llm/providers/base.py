@@ -7,7 +7,7 @@ gateway picks the key of each attempt and passes it as `api_key`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,7 +57,7 @@ class LlmProvider(Protocol):
         model: str,
         messages: list[dict],
         params: dict,
-    ) -> AsyncIterator[ProviderStreamEvent]: ...
+    ) -> AsyncGenerator[ProviderStreamEvent, None]: ...
 
     async def embed(
         self,

@@ -18,7 +18,7 @@ import hashlib
 import math
 import re
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
@@ -173,7 +173,7 @@ class OfflineProvider:
         model: str,
         messages: list[dict],
         params: dict,
-    ) -> AsyncIterator[ProviderStreamEvent]:
+    ) -> AsyncGenerator[ProviderStreamEvent, None]:
         result = await self.chat(
             provider=provider, api_key=api_key, model=model, messages=messages, params=params
         )

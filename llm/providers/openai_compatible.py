@@ -8,7 +8,7 @@ text is redacted of keys before it is kept anywhere.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -150,7 +150,7 @@ class OpenAICompatibleProvider:
         model: str,
         messages: list[dict],
         params: dict,
-    ) -> AsyncIterator[ProviderStreamEvent]:
+    ) -> AsyncGenerator[ProviderStreamEvent, None]:
         stream_options = {**(params.get("stream_options") or {}), "include_usage": True}
         content = _body(model, messages, params, stream=True, stream_options=stream_options)
         headers = {**_headers(api_key), "Accept": "text/event-stream"}

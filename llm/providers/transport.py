@@ -96,7 +96,7 @@ async def close_clients() -> None:
         if isinstance(client, aiohttp.ClientSession):
             await client.close()
         else:
-            await client.aclose()
+            await client.aclose()  # type: ignore[attr-defined]
 
 
 def transport_error(provider: ProviderInfo, exc: BaseException) -> errors.ProviderError:
@@ -150,10 +150,10 @@ class StreamReply:
     _lines: object
 
     async def read(self) -> bytes:
-        return await self._read()
+        return await self._read()  # type: ignore[operator]
 
     def lines(self) -> AsyncIterator[str]:
-        return self._lines()
+        return self._lines()  # type: ignore[operator]
 
 
 @contextlib.asynccontextmanager

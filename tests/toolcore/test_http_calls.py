@@ -117,7 +117,9 @@ def test_timeout_covers_retries(tool_server, agent):
     )
     outcome = call(agent, "echo_tool")
     assert outcome.error.type == "timeout"
-    assert tool_server.hits["/slow"] == 1  # the deadline ended the call, not per-attempt timeouts
+    # The deadline ended the call, not per-attempt timeouts (which would retry up to 3 times).
+    # 0 hits happen when a loaded machine spends the whole deadline before the request lands.
+    assert tool_server.hits["/slow"] <= 1
 
 
 def test_500_is_upstream_error_without_the_upstream_body(tool_server, agent):

@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         bootstrap_demo(
-            stdout=self.stdout,
+            stdout=self.stdout,  # type: ignore[arg-type]
             admin_username=os.environ.get("ADMIN_USERNAME", "admin"),
             admin_password=os.environ.get("ADMIN_PASSWORD") or None,
         )
