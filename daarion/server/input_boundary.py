@@ -84,7 +84,7 @@ def _check_form(request: HttpRequest) -> HttpResponse | None:
     try:
         fields = request.POST
     except RequestDataTooBig:
-        return _too_large(_body_limit(request.content_type))
+        return _too_large(_body_limit(request.content_type or ""))
     except (MultiPartParserError, TooManyFieldsSent, ValueError) as exc:
         return _invalid(400, "body", f"is not a valid form ({exc})")
     for key, values in fields.lists():
