@@ -6,18 +6,28 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench eval-facts clean
+
+# `make run` needs only the runtime set; the test and lint tools come with `make install`/`test`.
+$(VENV)/.runtime-installed: requirements.txt
+	@echo "==> Installing the runtime requirements into $(VENV) (first run only, about a minute)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements.txt
+	touch $@
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	touch $(VENV)/.runtime-installed $@
 
 install: $(VENV)/.installed
 
-## Set up and run the service with demo data on the embedded database.
-run: install
+## Set up and run the service with demo data on the embedded database. The demo is loaded into
+## an empty database only (`manage.py bootstrap_demo --reset` re-applies it); a busy port stops
+## the start before anything is touched.
+run: $(VENV)/.runtime-installed
+	@echo "==> Starting the embedded PostgreSQL and the server on http://$(HOST):$(PORT)/"
 	PROJECTS_SERVICE_URL="$${PROJECTS_SERVICE_URL:-http://$(HOST):$(PORT)/demo/projects-service}" \
 		$(PY) manage.py serve --demo --host $(HOST) --port $(PORT)
 
@@ -38,6 +48,10 @@ format: install
 ## Benchmarks (not part of `make test`); results printed and saved under tests/bench/results/.
 bench: install
 	$(PY) -m pytest tests/bench -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+
+## Fact-extraction eval (eval/facts): scripted model by default; EVAL_FACTS_REAL=1 for a real one.
+eval-facts: install
+	$(PY) -m pytest eval/facts -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -37,6 +37,12 @@ class AllTargetsFailed(LlmError, common.UpstreamError):
     """Every target failed; `details["attempts"]` lists each attempt's reason."""
 
 
+class AllTargetsRateLimited(LlmError, common.RateLimited):
+    """Every target answered 429: the caller should wait (Retry-After = the smallest one)."""
+
+    error_type = "provider_rate_limited"
+
+
 # --- raised by provider adapters (one attempt against one target) ----------------------------
 class ProviderError(LlmError, common.UpstreamError):
     error_type = "upstream_error"
@@ -46,6 +52,11 @@ class ProviderError(LlmError, common.UpstreamError):
     def __init__(self, message: str, *, status_code: int | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.upstream_status = status_code
+        # OpenAI's error.code / param / type as the upstream sent them (e.g.
+        # "context_length_exceeded"), so /v1 can hand them on; None when unknown.
+        self.upstream_code: str | None = None
+        self.upstream_param: str | None = None
+        self.upstream_type: str | None = None
 
 
 class ProviderAuthError(ProviderError):

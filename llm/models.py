@@ -176,6 +176,8 @@ class UsageLog(models.Model):
     error_type = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     stream = models.BooleanField(default=False)
+    # Set by the writer: a replayed (spooled or retried) row is inserted at most once.
+    row_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -183,3 +185,19 @@ class UsageLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model} {self.status}"
+
+
+class UsageDeadLetter(models.Model):
+    """A usage row the database refused even after sanitizing, set aside with the reason so
+    that it never blocks the other rows (llm.usage)."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    reason = models.TextField()
+    payload = models.TextField(help_text="The row as JSON text (escaped; may hold any character).")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.reason[:60]}"

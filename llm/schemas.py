@@ -52,7 +52,10 @@ class EmbeddingsBody(Schema):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1, max_length=128)
-    input: str | list[str] = Field(description="A string or a list of strings.")
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A string, a list of strings, a token array or a list of token arrays."
+    )
     encoding_format: str = Field(default="float", pattern="^(float|base64)$")
+    dimensions: int | None = Field(default=None, ge=1, le=65536)
     metadata: RequestMetadata | None = None
     user: str | None = Field(default=None, max_length=256)

@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 
 from django.db.models import Aggregate, Count, F, FloatField, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncDay, TruncHour
 from django.utils import timezone
 
 from llm.models import UsageLog, UsageStatus
@@ -108,3 +108,98 @@ def usage_report_totals(rows: list[dict]) -> dict:
         "total_tokens": sum(r["total_tokens"] or 0 for r in rows),
         "cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
     }
+
+
+# --- the operator overview (daarion's admin overview page) -------------------------------------
+BUCKETS = {"hour": TruncHour, "day": TruncDay}
+
+
+def usage_series(*, since: dt.datetime, bucket: str = "hour") -> list[dict]:
+    """Requests, errors and p95 latency per hour or day since `since`, oldest first; empty
+    buckets included so a chart's x axis is time."""
+    trunc = BUCKETS[bucket]
+    step = dt.timedelta(hours=1) if bucket == "hour" else dt.timedelta(days=1)
+    found: dict[dt.datetime, dict] = {
+        row["at"]: dict(row)
+        for row in UsageLog.objects.filter(created_at__gte=since)
+        .annotate(at=trunc("created_at", tzinfo=dt.UTC))
+        .values("at")
+        .annotate(
+            requests=Count("id"),
+            errors=Count("id", filter=Q(status=UsageStatus.ERROR)),
+            latency_p95_ms=Percentile("latency_ms", 0.95),
+        )
+    }
+    start = since.astimezone(dt.UTC)
+    start = start.replace(minute=0, second=0, microsecond=0)
+    if bucket == "day":
+        start = start.replace(hour=0)
+    series: list[dict] = []
+    at, now = start, timezone.now()
+    while at <= now:
+        row = found.get(at) or {}
+        series.append(
+            {
+                "at": at,
+                "requests": row.get("requests", 0),
+                "errors": row.get("errors", 0),
+                "latency_p95_ms": round(row.get("latency_p95_ms") or 0.0, 1),
+            }
+        )
+        at += step
+    return series
+
+
+def usage_top(*, since: dt.datetime, field: str, limit: int = 5) -> list[dict]:
+    """The busiest values of `field` (agent_id or model) since `since`, by requests."""
+    if field not in ("agent_id", "model"):
+        raise ValueError("field must be agent_id or model")
+    rows = (
+        UsageLog.objects.filter(created_at__gte=since)
+        .exclude(**{field: ""})
+        .values(field)
+        .annotate(
+            requests=Count("id"),
+            errors=Count("id", filter=Q(status=UsageStatus.ERROR)),
+            cost_usd=Sum("cost_usd"),
+        )
+        .order_by("-requests", field)[:limit]
+    )
+    return [{**row, "name": row[field], "cost_usd": row["cost_usd"] or Decimal(0)} for row in rows]
+
+
+def microdao_spend_by_month(*, month_start: dt.datetime) -> dict[str, Decimal]:
+    rows = (
+        UsageLog.objects.filter(created_at__gte=month_start)
+        .exclude(microdao_id="")
+        .values("microdao_id")
+        .annotate(total=Sum("cost_usd"))
+    )
+    return {row["microdao_id"]: row["total"] or Decimal(0) for row in rows}
+
+
+def provider_activity(*, provider: str, since: dt.datetime) -> dict:
+    """When `provider` last answered and last failed (with why), from the attempts recorded on
+    usage rows — so a fallback provider that fails before another answers shows up too."""
+    recent = UsageLog.objects.filter(
+        created_at__gte=since, attempts__contains=[{"provider": provider}]
+    ).order_by("-created_at")
+    last_ok = (
+        recent.filter(attempts__contains=[{"provider": provider, "outcome": "ok"}])
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    last_error = None
+    for created_at, attempts in recent.filter(
+        Q(status=UsageStatus.ERROR) | Q(fallback_used=True) | Q(attempt_count__gt=1)
+    ).values_list("created_at", "attempts")[:20]:
+        failed = [
+            a
+            for a in attempts or []
+            if a.get("provider") == provider and a.get("outcome") not in ("ok", "skipped")
+        ]
+        if failed:
+            detail = failed[-1].get("detail") or ""
+            last_error = {"at": created_at, "outcome": failed[-1]["outcome"], "detail": detail}
+            break
+    return {"last_ok_at": last_ok, "last_error": last_error}

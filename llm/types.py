@@ -58,6 +58,9 @@ class ChatResult:
     attempts: list[dict]
     request_id: str
     model: str = ""  # the logical model requested
+    # OpenAI fields handed on to /v1 as the provider sent them: "choices" (n > 1, logprobs),
+    # "system_fingerprint", "usage" (with prompt/completion token details)
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -72,6 +75,9 @@ class ChatChunk:
     provider: str = ""
     physical_model: str = ""
     final: ChatResult | None = None
+    index: int = 0  # the choice this delta belongs to (n > 1)
+    logprobs: dict | None = None
+    system_fingerprint: str | None = None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,12 @@ wait is bounded (LLM_USAGE_DURABLE_TIMEOUT_SECONDS) so a database outage degrade
 memory and retried" instead of hanging answers. Rows of abandoned streams and cancelled requests
 are queued without waiting. A failed insert is retried; rows stay queued until written. On a
 normal interpreter exit the queue is drained (atexit).
+
+No row can jam the writer: when the database refuses a batch while it still answers, the rows
+are written one by one; a row refused on its own is sanitized (NUL removed, lone surrogates
+replaced, long text cut) and written, or else set aside in UsageDeadLetter with the reason.
+Every row carries a `row_id` and is inserted with ON CONFLICT DO NOTHING, so a retried or
+replayed row is written once.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import atexit
 import contextlib
 import datetime as dt
 import functools
+import json
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
@@ -32,7 +40,8 @@ from django.conf import settings
 from django.db import connection, connections
 
 from daarion.common.process_state import register_reset
-from llm.models import UsageLog
+from llm.models import UsageDeadLetter, UsageLog
+from llm.usage_spool import usage_spool
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +91,7 @@ class UsageRow:
     error_type: str = ""
     error_message: str = ""
     stream: bool = False
+    row_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 _ROW_FIELDS = [f.name for f in fields(UsageRow)]
@@ -96,7 +106,12 @@ def _insert_sql(count: int) -> str:
     )
     one = "(" + ", ".join("%s::jsonb" if n == "attempts" else "%s" for n in _ROW_FIELDS) + ")"
     # Only identifiers from our own model and placeholders: no user input in the SQL text.
-    return f"INSERT INTO {meta.db_table} ({columns}) VALUES " + ", ".join([one] * count)  # noqa: S608
+    values = ", ".join([one] * count)
+    row_id = connection.ops.quote_name("row_id")  # the column of UsageLog.row_id
+    return (
+        f"INSERT INTO {meta.db_table} ({columns}) VALUES {values}"  # noqa: S608
+        f" ON CONFLICT ({row_id}) DO NOTHING"
+    )
 
 
 class _WriterConnection:
@@ -144,11 +159,122 @@ def insert_rows(rows: list[UsageRow]) -> None:
     _writer_connection.get().execute(_insert_sql(len(rows)), params)
 
 
-class _Flush:
-    """A marker: set `done` once everything queued before it is written."""
+def _database_answers() -> bool:
+    try:
+        _writer_connection.get().execute("SELECT 1")
+        return True
+    except Exception:
+        _writer_connection.close()
+        return False
 
-    def __init__(self) -> None:
+
+_TEXT_LIMITS: dict[str, int] = {
+    name: limit
+    for name in _ROW_FIELDS
+    if (limit := getattr(UsageLog._meta.get_field(name), "max_length", None))
+}
+_INT_LIMITS = {
+    "prompt_tokens": 2**31 - 1,
+    "completion_tokens": 2**31 - 1,
+    "total_tokens": 2**31 - 1,
+    "attempt_count": 2**15 - 1,
+}
+
+
+def _clean_text(value: str, limit: int | None = None) -> str:
+    # Via UTF-16 with surrogatepass: a lone surrogate becomes U+FFFD, a split pair is rejoined.
+    text = value.replace("\x00", "").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text[:limit] if limit else text
+
+
+def _clean_json(value):
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {_clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+def usage_row_sanitized(row: UsageRow) -> UsageRow:
+    """A copy of `row` that PostgreSQL accepts whatever a caller put in its text."""
+    values = {}
+    for name in _ROW_FIELDS:
+        value = getattr(row, name)
+        if isinstance(value, str):
+            value = _clean_text(value, _TEXT_LIMITS.get(name))
+        elif name in _INT_LIMITS and isinstance(value, int):
+            value = min(max(value, 0), _INT_LIMITS[name])
+        elif name == "attempts":
+            value = _clean_json(value)
+        values[name] = value
+    return UsageRow(**values)
+
+
+def _dead_letter(row: UsageRow, reason: str) -> None:
+    # json (not orjson) with ensure_ascii: escapes NUL and lone surrogates, so any row fits.
+    payload = json.dumps(
+        {name: getattr(row, name) for name in _ROW_FIELDS}, ensure_ascii=True, default=str
+    )
+    meta = UsageDeadLetter._meta
+    _writer_connection.get().execute(
+        f"INSERT INTO {meta.db_table} (created_at, request_id, reason, payload)"  # noqa: S608
+        " VALUES (now(), %s, %s, %s)",
+        [_clean_text(str(row.request_id), 64), _clean_text(reason, 2000), payload],
+    )
+
+
+def _write_isolated(row: UsageRow) -> None:
+    """Write one row the database refused in a batch: as is, sanitized, or dead-lettered.
+
+    Raises only when the database stops answering (an outage, not a bad row)."""
+    try:
+        insert_rows([row])
+        return
+    except Exception as exc:
+        if not _database_answers():
+            raise
+        first_error = exc
+    try:
+        insert_rows([usage_row_sanitized(row)])
+        logger.warning("usage writer: row %s written sanitized (%s)", row.row_id, first_error)
+        return
+    except Exception as exc:
+        if not _database_answers():
+            raise
+        reason = f"{type(exc).__name__}: {exc} (as sent: {type(first_error).__name__})"
+    try:
+        _dead_letter(row, reason)
+        logger.error("usage writer: row %s set aside in UsageDeadLetter: %s", row.row_id, reason)
+    except Exception:
+        if not _database_answers():
+            raise
+        # Nothing more to try: the row is logged in full and the writer goes on.
+        logger.exception("usage writer: row dropped (dead letter refused): %r", row)
+
+
+def _insert_isolating(rows: list[UsageRow]) -> None:
+    """One INSERT of `rows`; if the database answers but refuses it, a row in it is bad: write
+    them one by one so that it cannot hold the others back. Raises only on an outage (rows
+    written before it are skipped on the retry by their row_id)."""
+    try:
+        insert_rows(rows)
+    except Exception as exc:
+        if not _database_answers():
+            raise
+        logger.warning("usage writer: batch refused (%s); writing rows one by one", exc)
+        for row in rows:
+            _write_isolated(row)
+
+
+class _Flush:
+    """A marker: set `done` once everything queued before it is written (to the database, or
+    with `spooled_ok` to the database or the disk spool)."""
+
+    def __init__(self, *, spooled_ok: bool) -> None:
         self.done = threading.Event()
+        self.spooled_ok = spooled_ok
 
 
 class UsageWriter:
@@ -188,23 +314,25 @@ class UsageWriter:
         self._ensure_started()
         self._queue.put(task)
 
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Block until everything submitted so far is written. True if it was."""
+    def flush(self, timeout: float = 30.0, *, spooled_ok: bool = False) -> bool:
+        """Block until everything submitted so far is written (`spooled_ok`: or spooled to
+        disk, e.g. while the database is down). True if it was."""
         if self._thread is None or not self._thread.is_alive():
             return not self._pending
-        marker = _Flush()
+        marker = _Flush(spooled_ok=spooled_ok)
         self._queue.put(marker)
         return marker.done.wait(timeout)
 
     def _run(self) -> None:
         flushes: list[_Flush] = []
         while True:
+            retrying = bool(self._pending) or usage_spool.spooling
             try:
-                # Wait for work; with uncommitted rows, wake up to retry them.
-                item = self._queue.get(timeout=_RETRY_SECONDS if self._pending else _IDLE_SECONDS)
+                # Wait for work; with uncommitted or spooled rows, wake up to retry them.
+                item = self._queue.get(timeout=_RETRY_SECONDS if retrying else _IDLE_SECONDS)
             except queue.Empty:
                 item = None
-                if not self._pending:
+                if not self._pending and not usage_spool.has_work():
                     _writer_connection.close()  # idle: don't hold a server connection
                     connection.close()  # (and tasks' pooled one)
                     continue
@@ -221,17 +349,19 @@ class UsageWriter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
-            if self._pending:
+            if self._pending or usage_spool.has_work():
                 try:
                     self._write_pending()
-                except Exception:  # the writer must survive anything; rows stay pending
-                    logger.exception(
-                        "usage writer: insert failed; %d row(s) kept for retry", len(self._pending)
-                    )
+                except Exception as exc:  # the writer must survive anything
+                    _writer_connection.close()  # reconnect on the next attempt
+                    logger.warning("usage writer: database unavailable (%s)", exc)
+                    self._spool_pending()
             if not self._pending:
+                in_database = not usage_spool.spooling
                 for marker in flushes:
-                    marker.done.set()
-                flushes = []
+                    if in_database or marker.spooled_ok:
+                        marker.done.set()
+                flushes = [m for m in flushes if not m.done.is_set()]
 
     def _run_task(self, task: Callable[[], object]) -> None:
         try:
@@ -241,12 +371,26 @@ class UsageWriter:
             connection.close()
 
     def _write_pending(self) -> None:
+        if usage_spool.has_work():  # rows spooled during an outage go in first, in order
+            usage_spool.replay(_insert_isolating, UsageRow)
+        rows = [row for row, _, _ in self._pending]
+        for start in range(0, len(rows), self.batch_size):
+            _insert_isolating(rows[start : start + self.batch_size])
+        self._pending_done()
+
+    def _spool_pending(self) -> None:
+        """The database is unreachable: make the pending rows durable on disk instead."""
+        if not self._pending:
+            return
         try:
-            for start in range(0, len(self._pending), self.batch_size):
-                insert_rows([row for row, _, _ in self._pending[start : start + self.batch_size]])
-        except Exception:
-            _writer_connection.close()  # reconnect on the next attempt
-            raise
+            count = usage_spool.append(row for row, _, _ in self._pending)
+        except Exception:  # disk full / read-only: keep them in memory and retry
+            logger.exception("usage writer: spooling failed; %d row(s) kept", len(self._pending))
+            return
+        logger.warning("usage writer: database unavailable; %d row(s) spooled to disk", count)
+        self._pending_done()
+
+    def _pending_done(self) -> None:
         done, self._pending = self._pending, []
         by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for _, loop, future in done:
@@ -287,8 +431,8 @@ async def usage_wait(future: asyncio.Future | None) -> None:
 
 
 @register_reset  # (tests) a test's usage rows are written before the next test starts
-def usage_flush(timeout: float = 30.0) -> bool:
-    return usage_writer.flush(timeout)
+def usage_flush(timeout: float = 30.0, *, spooled_ok: bool = False) -> bool:
+    return usage_writer.flush(timeout, spooled_ok=spooled_ok)
 
 
 def usage_writer_disconnect() -> None:
@@ -300,5 +444,7 @@ def usage_writer_disconnect() -> None:
 
 @atexit.register
 def _flush_at_exit() -> None:
-    if not usage_writer.flush(timeout=10.0):
+    # A graceful stop (SIGTERM ends uvicorn normally, then atexit): rows go to the database,
+    # or to the disk spool while it is down, and are replayed by the next process.
+    if not usage_writer.flush(timeout=10.0, spooled_ok=True):
         logger.error("usage writer: rows could not be written before exit")

@@ -7,12 +7,15 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, FloatField, IntegerField, Value, When
 from django.http import HttpRequest
+from django.utils.html import format_html
 
+from daarion.agents.models import MicroDAO
 from daarion.common.errors import ApiError
 from memory import knowledge, selectors, services
 from memory.embeddings import embedding_model_names
+from memory.facts.admin import DerivedFactInline
 from memory.models import Chunk, Document, EmbeddingSpace, Memory, MemorySettings, ReindexJob
 from memory.types import TenantScope
 
@@ -33,20 +36,39 @@ class DeleteThroughServicesMixin:
         services.memories_delete(memory_ids=list(queryset.values_list("pk", flat=True)))
 
 
+class AlwaysShownRelatedFilter(admin.RelatedFieldListFilter):
+    """Django hides a related filter with a single choice; the memory browser's search needs the
+    microDAO chosen there, so it is always shown."""
+
+    def has_output(self) -> bool:
+        return True
+
+
+def _only_microdao_id() -> str | None:
+    ids = list(MicroDAO.objects.values_list("pk", flat=True)[:2])
+    return ids[0] if len(ids) == 1 else None
+
+
 @admin.register(Memory)
 class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
+    # The text first and wide; the microDAO is the (always shown) filter.
     list_display = (
         "id",
-        "microdao",
-        "agent",
+        "preview",
+        "score",
         "tier",
         "kind",
-        "channel_id",
-        "preview",
+        "agent",
         "embedding_pending",
         "created_at",
     )
-    list_filter = ("microdao", "agent", "tier", "kind", "embedding_pending")
+    list_filter = (
+        ("microdao", AlwaysShownRelatedFilter),
+        ("agent", AlwaysShownRelatedFilter),
+        "tier",
+        "kind",
+        "embedding_pending",
+    )
     list_select_related = ("microdao", "agent")
     date_hierarchy = "created_at"
     # The search box runs hybrid retrieval (see get_search_results), not LIKE on these fields.
@@ -73,6 +95,7 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
     )
     exclude = ("search_vector",)
     show_full_result_count = False
+    inlines = [DerivedFactInline]  # memory/facts/admin.py
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # memories come from agents (API) and documents
@@ -82,7 +105,16 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
 
     @admin.display(description="text")
     def preview(self, obj: Memory) -> str:
-        return _preview(obj.text)
+        return format_html('<div class="memory-text">{}</div>', _preview(obj.text, 400))
+
+    @admin.display(description="score")
+    def score(self, obj: Memory) -> str:
+        # Set on search results only: the fused retrieval score (vector + full text, 0..1).
+        value = getattr(obj, "memory_score", None)
+        return "—" if value is None else f"{value:.3f}"
+
+    class Media:
+        css = {"all": ["memory/admin.css"]}
 
     @admin.display(description="embedded with")
     def embedding_models(self, obj: Memory) -> str:
@@ -92,7 +124,7 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
         search_term = search_term.strip()
         if not search_term:
             return queryset, False
-        microdao_id = request.GET.get(MICRODAO_PARAM)
+        microdao_id = request.GET.get(MICRODAO_PARAM) or _only_microdao_id()
         if not microdao_id:
             messages.warning(request, "Choose a microDAO in the filter to search its memories.")
             return queryset.none(), False
@@ -109,7 +141,12 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
             default=Value(len(ids)),
             output_field=IntegerField(),
         )
-        results = queryset.filter(pk__in=ids).annotate(memory_rank=ranking)
+        scores = Case(
+            *[When(pk=int(item.id), then=Value(float(item.score))) for item in items],
+            default=None,
+            output_field=FloatField(),
+        )
+        results = queryset.filter(pk__in=ids).annotate(memory_rank=ranking, memory_score=scores)
         if "o" not in request.GET:  # keep the retrieval order unless a column was sorted
             results = results.order_by("memory_rank", "-pk")
         return results, False

@@ -15,6 +15,7 @@ from ninja.files import UploadedFile
 
 from daarion.common.errors import BadRequest, PayloadTooLarge
 from memory import knowledge, selectors, services
+from memory.facts.api import router as facts_router
 from memory.models import Document
 from memory.schemas import (
     DeletedOut,
@@ -242,3 +243,6 @@ async def delete_document(
         document_id=document_id, microdao_id=microdao_id, agent_id=agent_id
     )
     return {"deleted": str(document_id)}
+
+
+router.add_router("/facts", facts_router)  # memory/facts/api.py

@@ -15,6 +15,7 @@ from daarion.common.errors import ApiError, BadRequest, NotFound
 from memory import search
 from memory.config import embedding_config_aget
 from memory.embeddings import embed_texts
+from memory.facts.selectors import FACTS_TIER, facts_rank_with
 from memory.models import Document, Memory, Tier
 from memory.spaces import embedding_space_get, space_cache
 from memory.textsearch import build_tsquery
@@ -112,7 +113,7 @@ async def memory_query(
     timing: dict[str, float] = {}
     degraded = None
     vector_query = None
-    if any(tier in RETRIEVAL_TIERS for tier in tiers):
+    if any(tier in (*RETRIEVAL_TIERS, FACTS_TIER) for tier in tiers):
         vector_query, degraded = await query_vector_aget(scope=scope, query=query, timing=timing)
     items = await sync_to_async(memory_search_run)(
         scope=scope,
@@ -124,6 +125,10 @@ async def memory_query(
         vector_query=vector_query,
         timing=timing,
     )
+    if FACTS_TIER in tiers:  # current facts rank with the retrieved memories (docs/memory-facts.md)
+        items = await facts_rank_with(
+            items, scope=scope, query=query, limit=limit, vector_query=vector_query, timing=timing
+        )
     timing["total"] = _ms(started)
     return MemoryQueryResult(items=items, timing_ms=timing, degraded=degraded)
 
@@ -211,3 +216,15 @@ def memory_digest(
         text = " ".join(memory.text.split())
         lines.append(f"- [{memory.created_at:%Y-%m-%d %H:%M}] {text[:200]}")
     return "\n".join(lines), len(memories)
+
+
+def memory_backlog() -> dict[str, int]:
+    """Work waiting for an operator: memories without embeddings and reindex jobs that failed
+    some memories or never finished (for the admin overview)."""
+    from memory.models import ReindexJob
+
+    return {
+        "pending_embeddings": Memory.objects.filter(embedding_pending=True).count(),
+        "jobs_with_failures": ReindexJob.objects.filter(failed__gt=0).count(),
+        "jobs_running": ReindexJob.objects.filter(status=ReindexJob.Status.RUNNING).count(),
+    }

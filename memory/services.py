@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,10 +14,12 @@ from django.db import IntegrityError, connection, transaction
 from daarion.common.errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
 from memory.config import config_cache, embedding_config_aget, embedding_config_get
 from memory.embeddings import embed_texts, embedding_model_dimensions
+from memory.facts.services import memories_forget
 from memory.models import Kind, Memory, MemoryEmbedding, MemorySettings, Tier
 from memory.search import vector_literal
 from memory.selectors import memory_get_in_scope
 from memory.spaces import embedding_space_ensure, validate_model_name
+from memory.tasks import embed_pending_enqueue, facts_enqueue
 from memory.types import MemoryStoreResult, TenantScope
 from memory.validation import clean_text, tenant_scope_aget, tenant_scope_get
 
@@ -160,8 +163,19 @@ async def memory_store_many(
     memories = [_new_memory(scope, item) for item in items]
     saved = await sync_to_async(_memories_insert)(memories=memories)
     to_embed = [MemoryRef.of(memory) for memory, _ in saved if memory.embedding_pending]
+    # Fact extraction is queued while the embedding call runs, so the store waits for the
+    # slower of the two, not for both (docs/memory-facts.md).
+    enqueue = sync_to_async(facts_enqueue)(memories=[m for m, created in saved if created])
     # New ones, and retries of stores whose embedding failed: try (again) now.
-    embedded = await memories_embed(memories=to_embed, agent_id=agent_id) if to_embed else set()
+    if to_embed:
+        embedded, _ = await asyncio.gather(
+            memories_embed(memories=to_embed, agent_id=agent_id), enqueue
+        )
+    else:
+        embedded = set()
+        await enqueue
+    if still_pending := [memory.id for memory in to_embed if memory.id not in embedded]:
+        await sync_to_async(embed_pending_enqueue)(memory_ids=still_pending)  # retried by a worker
     return [
         MemoryStoreResult(
             ids=[str(memory.pk)],
@@ -327,13 +341,12 @@ def memory_delete(*, agent_id: str, microdao_id: str, memory_id: int) -> None:
         raise NotFound(f"No memory {memory_id} in this agent's memory.")
     if memory.document_id is not None:
         raise BadRequest("This memory is a knowledge chunk: delete its document instead.")
-    memory.delete()
+    memories_forget(memory_ids=[memory.pk], actor=f"api:{agent_id}")
 
 
-def memories_delete(*, memory_ids: Sequence[int]) -> int:
-    """Operator deletion (admin): memories and their embeddings."""
-    deleted, _ = Memory.objects.filter(pk__in=list(memory_ids)).delete()
-    return deleted
+def memories_delete(*, memory_ids: Sequence[int], actor: str = "admin") -> int:
+    """Operator deletion (admin): memories, their vectors and the facts only they support."""
+    return memories_forget(memory_ids=memory_ids, actor=actor).memories
 
 
 # --- settings ----------------------------------------------------------------------------------

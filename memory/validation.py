@@ -12,7 +12,7 @@ from daarion.common.errors import BadRequest, PayloadTooLarge
 from memory.models import Kind, Tier
 from memory.types import TenantScope
 
-TIERS = tuple(Tier.values)
+TIERS = (*Tier.values, "facts")  # facts: memory/facts (docs/memory-facts.md)
 KINDS = tuple(Kind.values)
 
 

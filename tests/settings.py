@@ -18,3 +18,7 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 # toolcore: the fake tool servers run on 127.0.0.1 (SSRF tests override this to []).
 TOOLCORE_ALLOWED_HOSTS = ["127.0.0.1"]
 DEMO_PROJECTS_SERVICE = True  # mounted so its test can reach it through the real tool path
+# The usage writer's disk spool: a fresh folder per test session (never replayed into another).
+LLM_USAGE_SPOOL_DIR = LLM_USAGE_SPOOL_DIR or __import__("tempfile").mkdtemp(  # noqa: F405
+    prefix="daarion-usage-spool-"
+)

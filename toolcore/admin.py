@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.http import HttpRequest
 
 from daarion.agents.admin import AgentAdmin
-from toolcore.models import Grant, Tool, ToolCall, ToolSecretHeader
+from toolcore.mcp.importer import McpImportError, mcp_server_import_tools
+from toolcore.models import (
+    Grant,
+    McpServer,
+    McpServerSecretHeader,
+    Tool,
+    ToolCall,
+    ToolSecretHeader,
+)
 from toolcore.registry import python_tool_names
 from toolcore.services import tool_save
 
@@ -40,7 +49,7 @@ class SecretHeaderForm(forms.ModelForm):
         if value:
             return value
         if self.instance.pk:
-            return ToolSecretHeader.objects.get(pk=self.instance.pk).value
+            return self._meta.model.objects.get(pk=self.instance.pk).value
         if self.cleaned_data.get("name"):
             raise forms.ValidationError("Enter the secret value.")
         return value
@@ -51,6 +60,20 @@ class SecretHeaderForm(forms.ModelForm):
         if self.instance.pk and not self.data.get(self.add_prefix("value")):
             return any(name != "value" for name in self.changed_data)
         return changed
+
+
+class McpSecretHeaderForm(SecretHeaderForm):
+    class Meta:
+        model = McpServerSecretHeader
+        fields = ("name", "value")
+
+
+class McpSecretHeaderInline(admin.TabularInline):
+    model = McpServerSecretHeader
+    form = McpSecretHeaderForm
+    extra = 0
+    verbose_name = "secret header"
+    verbose_name_plural = "secret headers (encrypted, write-only, sent to the MCP server)"
 
 
 class SecretHeaderInline(admin.TabularInline):
@@ -98,6 +121,11 @@ class ToolForm(forms.ModelForm):
             "url_template",
             "headers",
             "python_function",
+            "mcp_server",
+            "mcp_tool_name",
+            "read_only_hint",
+            "destructive_hint",
+            "idempotent_hint",
         )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -131,6 +159,11 @@ class ToolAdmin(admin.ModelAdmin):
         ("Execution", {"fields": ("executor", "timeout_seconds", "retries")}),
         ("HTTP", {"fields": ("http_method", "url_template", "headers")}),
         ("Python", {"fields": ("python_function",)}),
+        ("MCP", {"fields": ("mcp_server", "mcp_tool_name")}),
+        (
+            "Annotations (hints shown to MCP clients)",
+            {"fields": ("read_only_hint", "destructive_hint", "idempotent_hint")},
+        ),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
@@ -143,6 +176,35 @@ class ToolAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Tool, form, change: bool) -> None:
         tool_save(tool=obj)
+
+
+@admin.register(McpServer)
+class McpServerAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "enabled", "tool_count", "last_imported_at", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "url")
+    readonly_fields = ("last_imported_at", "created_at", "updated_at")
+    inlines = [McpSecretHeaderInline]
+    actions = ["import_tools"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(_tool_count=Count("tools"))
+
+    @admin.display(description="tools", ordering="_tool_count")
+    def tool_count(self, obj: McpServer) -> int:
+        return obj._tool_count  # type: ignore[attr-defined]
+
+    @admin.action(description="Import (or re-import) the tools of the selected MCP servers")
+    def import_tools(self, request: HttpRequest, queryset) -> None:
+        for server in queryset:
+            try:
+                report = mcp_server_import_tools(server=server)
+            except McpImportError as exc:
+                self.message_user(request, f"MCP server '{server.name}': {exc}", messages.ERROR)
+                continue
+            level = messages.WARNING if report.removed or report.skipped else messages.SUCCESS
+            self.message_user(request, report.summary(), level)
 
 
 @admin.register(ToolCall)

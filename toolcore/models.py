@@ -7,7 +7,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -35,6 +35,7 @@ def default_input_schema() -> dict:
 class Executor(models.TextChoices):
     HTTP = "http", "HTTP request"
     PYTHON = "python", "Python function"
+    MCP = "mcp", "Tool of an external MCP server"
 
 
 class HttpMethod(models.TextChoices):
@@ -91,6 +92,27 @@ class Tool(models.Model):
         help_text="Extra attempts after a connection error or 502/503/504; idempotent HTTP "
         "methods (GET, PUT, DELETE) only.",
     )
+    mcp_server = models.ForeignKey(
+        "McpServer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tools",
+        help_text="The external MCP server that runs this tool (executor 'mcp').",
+    )
+    mcp_tool_name = models.CharField(
+        max_length=128, blank=True, help_text="The tool's own name on that MCP server."
+    )
+    # MCP tool annotations (hints for clients; unknown when empty).
+    read_only_hint = models.BooleanField(
+        null=True, blank=True, help_text="The tool does not change anything."
+    )
+    destructive_hint = models.BooleanField(
+        null=True, blank=True, help_text="The tool may delete or overwrite data."
+    )
+    idempotent_hint = models.BooleanField(
+        null=True, blank=True, help_text="Calling it twice with the same arguments is harmless."
+    )
     enabled = models.BooleanField(default=True)
     version = models.PositiveIntegerField(
         default=1, editable=False, help_text="Bumped on every change."
@@ -128,6 +150,11 @@ class Tool(models.Model):
                 errors["python_function"] = [
                     f"'{self.python_function}' is not a registered Python tool function."
                 ]
+        elif self.executor == Executor.MCP:
+            if self.mcp_server_id is None:
+                errors["mcp_server"] = ["MCP tools need an MCP server."]
+            if not self.mcp_tool_name:
+                errors["mcp_tool_name"] = ["Give the tool's name on the MCP server."]
         if errors:
             raise ValidationError(errors)
 
@@ -201,6 +228,60 @@ class ToolSecretHeader(models.Model):
         return f"{self.name}: ••••••"
 
 
+class McpServer(models.Model):
+    """An external MCP server (streamable HTTP) whose tools are imported as executor 'mcp'."""
+
+    name = models.CharField(
+        max_length=24,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]+$", "Letters, digits, '_' and '-' only.")],
+        help_text="Prefix of the imported tool ids ('<name>.<tool>').",
+    )
+    url = models.URLField(
+        max_length=2000,
+        help_text="The streamable HTTP endpoint, e.g. https://tools.example.com/mcp. The SSRF "
+        "guard applies: non-public hosts need TOOLCORE_ALLOWED_HOSTS.",
+    )
+    timeout_seconds = models.FloatField(
+        default=30.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(300.0)],
+        help_text="Deadline of one call (connect, handshake and the tool's answer).",
+    )
+    enabled = models.BooleanField(default=True, help_text="Disabled: its tools cannot be called.")
+    last_imported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        parts = urlsplit(self.url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+            raise ValidationError({"url": "Give an absolute http(s) URL without credentials."})
+
+
+class McpServerSecretHeader(models.Model):
+    """A credential header sent to an MCP server: encrypted, write-only, never returned."""
+
+    server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="secret_headers")
+    name = models.CharField(max_length=100, validators=[validate_header_name])
+    value = EncryptedTextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["server", "name"], name="toolcore_mcp_header_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: ••••••"
+
+
 class Grant(models.Model):
     """Agent ↔ tool allowlist: an agent may list and call exactly the tools granted to it."""
 
@@ -226,6 +307,7 @@ class Outcome(models.TextChoices):
     UPSTREAM_ERROR = "upstream_error"
     DISABLED = "disabled"
     CANCELLED = "cancelled"  # the caller went away mid-call (audit only)
+    STARTED = "started"  # written before the executor runs; completed after (audit only)
 
 
 class ToolCall(models.Model):

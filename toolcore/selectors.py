@@ -49,6 +49,10 @@ class ToolSpec:
     retries: int
     enabled: bool
     version: int
+    annotations: dict[str, bool]  # MCP hint names (readOnlyHint, …) the registry knows
+    mcp_url: str  # executor "mcp": the server's endpoint and the tool's own name there
+    mcp_tool_name: str
+    mcp_server_enabled: bool
     validator: Draft202012Validator = field(repr=False)
     output_validator: Draft202012Validator | None = field(repr=False)
     native: dict[str, Any] = field(repr=False)
@@ -72,6 +76,8 @@ class ToolSpec:
         """Enabled, and for Python tools, registered in this deployment."""
         if not self.enabled:
             return False
+        if self.executor == Executor.MCP:
+            return self.mcp_server_enabled
         return self.executor != Executor.PYTHON or python_tool_get(self.python_function) is not None
 
 
@@ -98,9 +104,25 @@ registry_cache: RegistryCache[RegistrySnapshot] = RegistryCache(
 )
 
 
+ANNOTATION_FIELDS = {
+    "read_only_hint": "readOnlyHint",
+    "destructive_hint": "destructiveHint",
+    "idempotent_hint": "idempotentHint",
+}
+
+
 def _spec_from(tool: Tool) -> ToolSpec:
     parameters, strict = to_openai_parameters(tool.input_schema)
     output_schema = tool.output_schema or None
+    server = tool.mcp_server
+    secret_headers = {h.name: h.value for h in tool.secret_headers.all()}
+    if server is not None:  # an MCP tool sends its server's credentials (and scrubs them)
+        secret_headers = {h.name: h.value for h in server.secret_headers.all()}
+    annotations = {
+        hint: getattr(tool, field)
+        for field, hint in ANNOTATION_FIELDS.items()
+        if getattr(tool, field) is not None
+    }
     native = {
         "tool_id": tool.tool_id,
         "name": tool.openai_name,
@@ -109,6 +131,7 @@ def _spec_from(tool: Tool) -> ToolSpec:
         "output_schema": output_schema,
         "executor": tool.executor,
         "version": tool.version,
+        "annotations": annotations,
     }
     openai = {
         "type": "function",
@@ -130,12 +153,16 @@ def _spec_from(tool: Tool) -> ToolSpec:
         http_method=tool.http_method,
         url_template=tool.url_template,
         headers=dict(tool.headers or {}),
-        secret_headers={h.name: h.value for h in tool.secret_headers.all()},
+        secret_headers=secret_headers,
         python_function=tool.python_function,
         timeout_seconds=tool.timeout_seconds,
         retries=tool.retries,
         enabled=tool.enabled,
         version=tool.version,
+        annotations=annotations,
+        mcp_url=server.url if server else "",
+        mcp_tool_name=tool.mcp_tool_name,
+        mcp_server_enabled=bool(server and server.enabled),
         validator=compile_validator(tool.input_schema),
         output_validator=compile_validator(output_schema) if output_schema else None,
         native=native,
@@ -146,7 +173,9 @@ def _spec_from(tool: Tool) -> ToolSpec:
 def _load_snapshot() -> RegistrySnapshot:
     tools = {
         tool.openai_name: _spec_from(tool)
-        for tool in Tool.objects.prefetch_related("secret_headers")
+        for tool in Tool.objects.select_related("mcp_server").prefetch_related(
+            "secret_headers", "mcp_server__secret_headers"
+        )
     }
     grants: dict[str, set[str]] = defaultdict(set)
     for agent_id, name in Grant.objects.values_list("agent_id", "tool__openai_name"):
@@ -197,15 +226,28 @@ EXPORTED_FIELDS = (
     "timeout_seconds",
     "retries",
     "enabled",
+    "read_only_hint",
+    "destructive_hint",
+    "idempotent_hint",
+    "mcp_server",  # exported as the server's name
+    "mcp_tool_name",
 )
+
+
+def tool_definition(tool: Tool) -> dict[str, Any]:
+    """A tool's EXPORTED_FIELDS as plain data."""
+    definition = {name: getattr(tool, name) for name in EXPORTED_FIELDS if name != "mcp_server"}
+    definition["mcp_server"] = tool.mcp_server.name if tool.mcp_server is not None else None
+    return definition
 
 
 def tool_registry_export() -> dict[str, list[dict[str, Any]]]:
     """Tools and grants as plain data. Secret header values are never exported, only names;
     `toolcore.services.tool_import` accepts each tool dict back."""
     tools = []
-    for tool in Tool.objects.prefetch_related("secret_headers").order_by("tool_id"):
-        definition = {name: getattr(tool, name) for name in EXPORTED_FIELDS}
+    tools_qs = Tool.objects.select_related("mcp_server").prefetch_related("secret_headers")
+    for tool in tools_qs.order_by("tool_id"):
+        definition = tool_definition(tool)
         definition["secret_header_names"] = sorted(h.name for h in tool.secret_headers.all())
         tools.append(definition)
     grants = [

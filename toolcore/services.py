@@ -4,6 +4,10 @@
 with listing, validates the arguments against the input schema, runs the executor, and writes
 one ToolCall audit row whatever happens. Tool-level failures come back as a ToolError in the
 result, never as an exception.
+
+The audit is write-ahead: before an executor runs, its row is committed with outcome `started`
+and completed (one UPDATE) after. If that row cannot be written the tool does not run and the
+caller gets ServiceUnavailable (503, Retry-After): no tool acts without a trace.
 """
 
 from __future__ import annotations
@@ -16,15 +20,25 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from daarion.agents.selectors import agent_aget
 from daarion.agents.validators import AGENT_ID_RE
+from daarion.common.errors import ServiceUnavailable
 from toolcore.errors import ToolCallFailed
 from toolcore.executors.http import execute_http
+from toolcore.executors.mcp import execute_mcp
 from toolcore.executors.python import execute_python
 from toolcore.ids import openai_name_for
-from toolcore.models import Executor, Grant, Outcome, Tool, ToolCall, ToolSecretHeader
+from toolcore.models import (
+    Executor,
+    Grant,
+    McpServer,
+    Outcome,
+    Tool,
+    ToolCall,
+    ToolSecretHeader,
+)
 from toolcore.registry import python_tool_get
 from toolcore.schema import (
     args_errors,
@@ -34,12 +48,16 @@ from toolcore.schema import (
     storable_text,
     strip_optional_nulls,
 )
-from toolcore.selectors import EXPORTED_FIELDS, ToolSpec, registry_asnapshot
+from toolcore.selectors import EXPORTED_FIELDS, ToolSpec, registry_asnapshot, tool_definition
 from toolcore.types import ToolCallResult, ToolContext, ToolError
 
 logger = logging.getLogger(__name__)
 
-_EXECUTORS = {Executor.HTTP: execute_http, Executor.PYTHON: execute_python}
+_EXECUTORS = {
+    Executor.HTTP: execute_http,
+    Executor.PYTHON: execute_python,
+    Executor.MCP: execute_mcp,
+}
 
 
 # --- calling -------------------------------------------------------------------------------
@@ -57,6 +75,7 @@ async def tool_call(
     error: ToolError | None = None
     http_status: int | None = None
     attempts = 0
+    audit_started = False  # the `started` row is in: complete it instead of inserting one
     try:
         valid_id = isinstance(agent_id, str) and AGENT_ID_RE.match(agent_id)
         agent = await agent_aget(agent_id=agent_id) if valid_id else None
@@ -85,7 +104,17 @@ async def tool_call(
                 request_id=request_id,
                 call_id=call_id,
             )
-            result, http_status, attempts = await _validated_run(spec, args, ctx)
+            cleaned = _validated_args(spec, args)
+            await _audit_start(
+                call_id=call_id,
+                request_id=request_id,
+                agent_id=agent_id,
+                requested_tool=tool_id,
+                spec=spec,
+                args=args,
+            )
+            audit_started = True
+            result, http_status, attempts = await _run(spec, cleaned, ctx)
     except ToolCallFailed as failure:
         outcome = Outcome(failure.error_type)
         secrets = spec.secret_values if spec else ()
@@ -111,6 +140,7 @@ async def tool_call(
                 http_status=None,
                 attempts=attempts,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                update=audit_started,
             )
         )
         raise
@@ -127,6 +157,7 @@ async def tool_call(
         http_status=http_status,
         attempts=attempts,
         latency_ms=latency_ms,
+        update=audit_started,
     )
     logger.info(
         "tool call %s agent=%r tool=%r outcome=%s attempts=%s latency_ms=%.1f",
@@ -147,9 +178,7 @@ async def tool_call(
     )
 
 
-async def _validated_run(
-    spec: ToolSpec, args: Any, ctx: ToolContext
-) -> tuple[Any, int | None, int]:
+def _validated_args(spec: ToolSpec, args: Any) -> dict:
     if not isinstance(args, dict):
         raise ToolCallFailed("invalid_args", "args must be a JSON object.")
     cleaned = strip_optional_nulls(spec.input_schema, args)
@@ -161,6 +190,10 @@ async def _validated_run(
             f"Invalid arguments for '{spec.name}': {summary}. Fix them and call again.",
             details={"errors": errors},
         )
+    return cleaned
+
+
+async def _run(spec: ToolSpec, cleaned: dict, ctx: ToolContext) -> tuple[Any, int | None, int]:
     try:
         execution = await _EXECUTORS[spec.executor](spec=spec, args=cleaned, ctx=ctx)  # type: ignore[index]
     except ToolCallFailed:
@@ -181,6 +214,42 @@ async def _validated_run(
     return result, execution.http_status, execution.attempts
 
 
+async def _audit_start(
+    *,
+    call_id: str,
+    request_id: str | None,
+    agent_id: str,
+    requested_tool: Any,
+    spec: ToolSpec,
+    args: Any,
+) -> None:
+    """Commit the call's `started` row before the executor runs; 503 if it cannot be written."""
+    try:
+        await ToolCall.objects.acreate(
+            call_id=call_id,
+            **_audit_identity(request_id, agent_id, requested_tool, spec),
+            args=redact(args, schema=spec.input_schema, secrets=spec.secret_values),
+            outcome=Outcome.STARTED,
+            latency_ms=0,
+        )
+    except DatabaseError as exc:
+        logger.error("tool call %s not run: its audit row could not be written (%s)", call_id, exc)
+        raise ServiceUnavailable(
+            "The tool was not called: its audit record could not be written. Try again shortly.",
+            headers={"Retry-After": "2"},
+        ) from None
+
+
+def _audit_identity(request_id: Any, agent_id: Any, requested_tool: Any, spec: ToolSpec | None):
+    return {
+        "request_id": storable_text(str(request_id or ""))[:64],
+        "agent_id": storable_text(str(agent_id))[:64],
+        "requested_tool": storable_text(str(requested_tool))[:128],
+        "tool_id": spec.pk if spec else None,
+        "tool_version": spec.version if spec else None,
+    }
+
+
 async def _record(
     *,
     call_id: str,
@@ -194,21 +263,30 @@ async def _record(
     http_status: int | None,
     attempts: int,
     latency_ms: float,
+    update: bool = False,
 ) -> None:
+    """The call's final audit state: completes its `started` row (`update`) or inserts one."""
+    result = {
+        "outcome": outcome,
+        "error_message": storable_text(error.message) if error else "",
+        "http_status": http_status,
+        "attempts": attempts,
+        "latency_ms": latency_ms,
+    }
+    if update:
+        try:
+            await ToolCall.objects.filter(call_id=call_id).aupdate(**result)
+        except DatabaseError:
+            # The tool has acted and its `started` row stays as the trace; failing the request
+            # now would invite a retry that acts twice.
+            logger.exception("tool call %s: audit row left as 'started'", call_id)
+        return
     secrets = spec.secret_values if spec else ()
     await ToolCall.objects.acreate(
         call_id=call_id,
-        request_id=storable_text(str(request_id or ""))[:64],
-        agent_id=storable_text(str(agent_id))[:64],
-        requested_tool=storable_text(str(requested_tool))[:128],
-        tool_id=spec.pk if spec else None,
-        tool_version=spec.version if spec else None,
+        **_audit_identity(request_id, agent_id, requested_tool, spec),
         args=redact(args, schema=spec.input_schema if spec else None, secrets=secrets),
-        outcome=outcome,
-        error_message=storable_text(error.message) if error else "",
-        http_status=http_status,
-        attempts=attempts,
-        latency_ms=latency_ms,
+        **result,
     )
 
 
@@ -220,9 +298,7 @@ def tool_save(*, tool: Tool) -> Tool:
     tool.full_clean()
     if tool.pk is not None:
         previous = Tool.objects.filter(pk=tool.pk).first()
-        if previous is not None and any(
-            getattr(previous, name) != getattr(tool, name) for name in EXPORTED_FIELDS
-        ):
+        if previous is not None and tool_definition(previous) != tool_definition(tool):
             tool.version = previous.version + 1
     tool.save()
     return tool
@@ -244,9 +320,14 @@ def tool_upsert(
     timeout_seconds: float = 10.0,
     retries: int = 0,
     enabled: bool = True,
+    read_only_hint: bool | None = None,
+    destructive_hint: bool | None = None,
+    idempotent_hint: bool | None = None,
+    mcp_server: str | None = None,
+    mcp_tool_name: str = "",
 ) -> Tool:
     """Create or update a tool by id (idempotent). `secret_headers`, when given, replaces the
-    tool's secret headers; None leaves them alone."""
+    tool's secret headers; None leaves them alone. `mcp_server` names an McpServer."""
     tool = Tool.objects.filter(openai_name=openai_name_for(tool_id)).first() or Tool()
     tool.tool_id = tool_id
     tool.description = description
@@ -260,6 +341,11 @@ def tool_upsert(
     tool.timeout_seconds = timeout_seconds
     tool.retries = retries
     tool.enabled = enabled
+    tool.read_only_hint = read_only_hint
+    tool.destructive_hint = destructive_hint
+    tool.idempotent_hint = idempotent_hint
+    tool.mcp_server = McpServer.objects.get(name=mcp_server) if mcp_server else None
+    tool.mcp_tool_name = mcp_tool_name
     tool_save(tool=tool)
     if secret_headers is not None:
         tool_secret_headers_set(tool=tool, headers=secret_headers)
@@ -311,19 +397,34 @@ def tool_revoke(*, agent_id: str, tool_id: str) -> None:
 # --- registry as code (used by `manage.py registry import`) --------------------------------
 
 
-def tool_definition_problems(*, definition: dict[str, Any]) -> dict[str, list[str]]:
-    """What is wrong with a tool definition (as exported), without writing anything."""
+def tool_definition_problems(
+    *, definition: dict[str, Any], mcp_server_names: Iterable[str] = ()
+) -> dict[str, list[str]]:
+    """What is wrong with a tool definition (as exported), without writing anything.
+    `mcp_server_names`: servers that will exist besides those in the database."""
     known = {*EXPORTED_FIELDS, "secret_header_names"}
     unknown = sorted(set(definition) - known)
     if unknown:
         return {"__all__": [f"Unknown keys: {', '.join(unknown)}."]}
     fields = {k: v for k, v in definition.items() if k in EXPORTED_FIELDS}
+    server_name = fields.pop("mcp_server", None)
     existing = Tool.objects.filter(openai_name=openai_name_for(str(fields.get("tool_id", ""))))
     candidate = existing.first() or Tool()
     for name, value in fields.items():
         setattr(candidate, name, value)
+    candidate.mcp_server = None
+    exclude = []
+    if server_name:
+        server = McpServer.objects.filter(name=server_name).first()
+        if server is None and server_name not in set(mcp_server_names):
+            return {"mcp_server": [f"Unknown MCP server '{server_name}'."]}
+        if server is not None:
+            candidate.mcp_server = server
+        else:  # defined in the same file: a stand-in id passes the "needs a server" check
+            candidate.mcp_server_id = 0
+            exclude = ["mcp_server"]
     try:
-        candidate.full_clean()
+        candidate.full_clean(exclude=exclude)
     except ValidationError as exc:
         return exc.message_dict
     return {}

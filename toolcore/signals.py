@@ -2,13 +2,15 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from toolcore.models import Grant, Tool, ToolSecretHeader
+from toolcore.models import Grant, McpServer, McpServerSecretHeader, Tool, ToolSecretHeader
 from toolcore.selectors import registry_cache
 
 
 @receiver([post_save, post_delete], sender=Tool)
 @receiver([post_save, post_delete], sender=ToolSecretHeader)
 @receiver([post_save, post_delete], sender=Grant)
+@receiver([post_save, post_delete], sender=McpServer)
+@receiver([post_save, post_delete], sender=McpServerSecretHeader)
 def _invalidate_registry(**kwargs) -> None:
     # Now, for this transaction's own reads, and again after commit, so that a snapshot another
     # request loaded before the commit is not kept.

@@ -50,10 +50,10 @@ def _memory_context(items: list[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
-def _system_message(
-    system_prompt: str, memories: list[dict[str, Any]], degraded: list[str]
-) -> dict:
-    content = system_prompt or "You are a helpful assistant."
+def _system_message(agent: Any, memories: list[dict[str, Any]], degraded: list[str]) -> dict:
+    content = agent.system_prompt or "You are a helpful assistant."
+    # Tools often need these ids as arguments; the model cannot guess them.
+    content += f"\n\nYou are agent {agent.id} of microDAO {agent.microdao_id}."
     context = _memory_context(memories)
     if context:
         content += "\n\n" + context
@@ -174,7 +174,7 @@ async def agent_respond(
 
     # 3. the LLM, with a bounded tool loop
     messages: list[dict] = [
-        _system_message(agent.system_prompt, memories, degraded),
+        _system_message(agent, memories, degraded),
         {"role": "user", "content": message},
     ]
     usage = TurnUsage()

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -22,6 +24,7 @@ from daarion.runtime.api import router as runtime_router
 from daarion.server.auth import ServiceAuth
 from llm.api import internal_router as llm_router
 from llm.api import openai_router
+from llm.openai.errors import install_openai_error_handlers
 from memory.api import router as memory_router
 from toolcore.api import router as tools_router
 
@@ -81,6 +84,19 @@ def _install_error_handlers(api: NinjaAPI) -> None:
             exc.status_code, error_type.get(exc.status_code, "error"), str(exc.message)
         )
 
+    @api.exception_handler(DjangoOperationalError)
+    @api.exception_handler(DjangoInterfaceError)
+    def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # The database is unreachable (outage, restart, pool exhausted): tell the caller to come
+        # back shortly instead of a generic 500 after long timeouts.
+        logger.error("database unavailable in %s %s: %s", request.method, request.path, exc)
+        return api_error_response(
+            503,
+            "service_unavailable",
+            "The database is temporarily unavailable. Retry shortly.",
+            headers={"Retry-After": "2"},
+        )
+
     @api.exception_handler(Exception)
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         logger.exception("unhandled error in %s %s", request.method, request.path)
@@ -112,4 +128,4 @@ openai_api = NinjaAPI(
     docs_decorator=staff_member_required,
 )
 openai_api.add_router("", openai_router, auth=ServiceAuth("llm"), tags=["openai"])
-_install_error_handlers(openai_api)
+install_openai_error_handlers(openai_api)  # OpenAI's error shape; 400 for invalid requests

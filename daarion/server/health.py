@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.core.cache import cache
@@ -56,9 +58,31 @@ def liveness(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _run_check_closing(path: str) -> tuple[str, dict]:
+    try:
+        return _run_check(path)
+    finally:
+        connection.close()  # the check ran in a worker thread: don't leave its connection
+
+
+# Checks run in these threads so a hung one (a database that does not answer) cannot hold the
+# probe; a check still running at the deadline is reported as failed.
+_checks_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
+
+
 @require_GET
 def readiness(request: HttpRequest) -> JsonResponse:
-    checks = dict(_run_check(path) for path in settings.DAARION_READINESS_CHECKS)
+    paths = settings.DAARION_READINESS_CHECKS
+    deadline = time.monotonic() + getattr(settings, "DAARION_READINESS_TIMEOUT_SECONDS", 1.5)
+    futures = {path: _checks_pool.submit(_run_check_closing, path) for path in paths}
+    checks: dict[str, dict] = {}
+    for path, future in futures.items():
+        try:
+            name, result = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            name = path.rsplit(".", 1)[-1].removeprefix("check_")
+            result = {"ok": False, "error": "timeout"}
+        checks[name] = result
     ok = all(check.get("ok") for check in checks.values())
     return JsonResponse(
         {"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503

@@ -37,7 +37,7 @@ from llm.registry_file import (
 from toolcore.registry_file import tools_registry_apply, tools_registry_export, tools_registry_plan
 
 FORMAT_VERSION = 1
-SECTIONS = ("microdaos", "agents", "providers", "routes", "tools", "grants")
+SECTIONS = ("microdaos", "agents", "providers", "routes", "mcp_servers", "tools", "grants")
 
 
 class RegistryError(Exception):
@@ -92,6 +92,7 @@ def registry_import(data: dict[str, Any], *, dry_run: bool = False) -> ImportSum
             "agents": len(agents.agents),
             "providers": len(llm.providers),
             "routes": len(llm.routes),
+            "mcp_servers": len(tools.mcp_servers),
             "tools": len(tools.tools),
             "grants": len(tools.grants),
         },

@@ -16,6 +16,7 @@ from daarion.common.env import (
     env_list,
     env_str,
 )
+from daarion.common.served import served_url_read
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,10 @@ INSTALLED_APPS = [
     "daarion.runtime",
     "llm",
     "memory",
+    "memory.facts",
     "toolcore",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 # JSON errors wrap everything under the API prefixes. Django's page middleware below is
@@ -95,13 +99,19 @@ if EMBEDDED_DATABASE:
 
     DATABASE_URL = embedded_database_url(DATA_DIR)
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+# A database outage answers fast (JSON 503, daarion.server.api) instead of hanging requests:
+# new connections give up after DATABASE_CONNECT_TIMEOUT s, a wait for a pooled one after
+# DATABASE_POOL_TIMEOUT s.
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 2)
+)
 # psycopg's connection pool (Django ≥ 5.1): async views reach the DB through worker threads, and
 # a pool keeps a connect() off every request.
 if env_bool("DATABASE_POOL", True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN", 1),
         "max_size": env_int("DATABASE_POOL_MAX", 10),
-        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 1.5),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,6 +176,9 @@ LOGGING = {
 # --- DAARION --------------------------------------------------------------------------------
 # Readiness checks behind GET /internal/health: dotted paths to callables returning a dict
 # {"ok": bool, ...}. Apps add theirs here.
+# /internal/health answers within this many seconds; a check still running then is reported
+# as failed ("timeout").
+DAARION_READINESS_TIMEOUT_SECONDS = env_float("DAARION_READINESS_TIMEOUT_SECONDS", 1.5)
 DAARION_READINESS_CHECKS = [
     "daarion.server.health.check_database",
     "daarion.server.health.check_pgvector",
@@ -203,9 +216,16 @@ LLM_USAGE_BATCH_SIZE = env_int("LLM_USAGE_BATCH_SIZE", 500)
 # Off: usage rows use PostgreSQL's asynchronous commit (safe against our process dying; only a
 # database-server crash within ~0.6 s can lose rows). On: every batch waits for the WAL flush.
 LLM_USAGE_SYNCHRONOUS_COMMIT = env_bool("LLM_USAGE_SYNCHRONOUS_COMMIT", False)
+# Where usage rows go while the database is unreachable (replayed when it answers again);
+# empty: DATA_DIR/usage-spool. Keep it on a persistent disk shared by restarts of this host.
+LLM_USAGE_SPOOL_DIR = env_str("LLM_USAGE_SPOOL_DIR", "")
 # How stale a process's view of a microDAO's monthly spend may get.
 LLM_BUDGET_REFRESH_SECONDS = env_float("LLM_BUDGET_REFRESH_SECONDS", 5.0)
 LLM_EMBED_BATCH_SIZE = env_int("LLM_EMBED_BATCH_SIZE", 256)
+# The offline development provider picks a tool when its description's similarity to the user's
+# message (through this embedding route; empty: MEMORY_DEFAULT_EMBEDDING_MODEL) reaches this.
+LLM_OFFLINE_EMBEDDING_MODEL = env_str("LLM_OFFLINE_EMBEDDING_MODEL", "")
+LLM_OFFLINE_TOOL_THRESHOLD = env_float("LLM_OFFLINE_TOOL_THRESHOLD", 0.2)
 # HTTP client for providers: "aiohttp" (measured cheaper per call) or "httpx" (over aiohttp).
 LLM_HTTP_CLIENT = env_str("LLM_HTTP_CLIENT", "aiohttp")
 # django-ratelimit: our limits use the default cache (Redis when REDIS_URL is set).
@@ -237,12 +257,33 @@ MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("MEMORY_EXACT_SEARCH_MAX_ROWS", 2000)
 MEMORY_EXACT_SEARCH_MAX_SHARE = env_float("MEMORY_EXACT_SEARCH_MAX_SHARE", 0.02)
 MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
 DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
+# Background jobs (Django's Tasks API; docs/decisions/0030-background-jobs-django-tasks.md). The
+# database backend needs no other service; TASKS_BACKEND=django_tasks_rq.RQBackend: RQ/Redis.
+TASKS = {
+    "default": {
+        "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default", "memory"],
+    }
+}
+# Fact extraction (docs/memory-facts.md): the default gateway route, retries of a failed job.
+MEMORY_FACTS_ROUTE = env_str("MEMORY_FACTS_ROUTE", "memory-extract")
+MEMORY_FACTS_MAX_ATTEMPTS = env_int("MEMORY_FACTS_MAX_ATTEMPTS", 6)
+MEMORY_FACTS_BACKOFF_SECONDS = env_float("MEMORY_FACTS_BACKOFF_SECONDS", 10.0)
+MEMORY_FACTS_CANDIDATES = env_int("MEMORY_FACTS_CANDIDATES", 5)
+MEMORY_FACTS_MAX_DISTANCE = env_float("MEMORY_FACTS_MAX_DISTANCE", 0.6)
 
 
 # --- toolcore: the tool registry (its own settings go in this section) -----------------------
 # Base URL of the projects service the seed tools (projects.list, task.create, followup.create)
-# call. No such service runs in the demo: those tools answer a typed upstream_error until one does.
-PROJECTS_SERVICE_URL = env_str("PROJECTS_SERVICE_URL", "http://127.0.0.1:7010").rstrip("/")
+# call. In the demo (DEMO_PROJECTS_SERVICE): the stand-in of the server `manage.py serve` last
+# started on this DATA_DIR (so `manage.py chat` in a second terminal reaches it), else port 8000.
+_served = served_url_read(data_dir=DATA_DIR) or "http://127.0.0.1:8000"
+PROJECTS_SERVICE_URL = env_str(
+    "PROJECTS_SERVICE_URL",
+    f"{_served}/demo/projects-service"
+    if env_bool("DEMO_PROJECTS_SERVICE", DEBUG)
+    else "http://127.0.0.1:7010",
+).rstrip("/")
 # Hosts HTTP tools may reach even though they resolve to private/loopback/link-local addresses
 # ("host", "host:port" or "*.suffix"). Default: the projects service's host:port only.
 TOOLCORE_ALLOWED_HOSTS = env_list(

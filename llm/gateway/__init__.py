@@ -17,19 +17,26 @@ request: routes, agents and budgets come from per-process caches invalidated by 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from decimal import Decimal
 
 from django.conf import settings
 
 from daarion.common.request_context import request_id_or_new
 from llm.gateway.accounting import account_durably, account_failure, chat_result
-from llm.gateway.admission import admit, chat_request_validate, embed_texts_validate
+from llm.gateway.admission import (
+    admit,
+    chat_max_cost,
+    chat_request_validate,
+    embed_max_cost,
+    embed_texts_validate,
+)
 from llm.gateway.attempts import AttemptFn, T, attempt_targets
 from llm.gateway.call import Call
 from llm.gateway.streaming import ChatStream, stream_connect
 from llm.models import RouteKind, UsageStatus
-from llm.providers import adapter_for
+from llm.providers import adapter_for, offline_tools
 from llm.providers.base import ProviderChat
-from llm.registry import TargetInfo, registry_get
+from llm.registry import RouteInfo, TargetInfo, registry_get
 from llm.types import (
     ChatChunk,
     ChatRequest,
@@ -46,6 +53,7 @@ __all__ = [
     "EmbeddingModelInfo",
     "EmbeddingResult",
     "chat",
+    "chat_route_provider_kinds",
     "chat_stream",
     "embed",
     "embedding_models",
@@ -60,12 +68,13 @@ async def _serve(
     validate: Callable[[], None],
     rate_limited: bool,
     attempt: AttemptFn[T],
+    estimate: Callable[[RouteInfo], Decimal] | None = None,
 ) -> T:
     """Validate and admit the request, then try the route's targets; the value of the attempt
     that succeeded. On any failure (cancellation included) the request's row is written."""
     try:
         validate()
-        route = await admit(call, model=model, rate_limited=rate_limited)
+        route = await admit(call, model=model, rate_limited=rate_limited, estimate=estimate)
         return await attempt_targets(call, route, attempt)
     except BaseException as exc:
         await account_failure(call, exc)
@@ -102,6 +111,7 @@ async def chat(request: ChatRequest) -> ChatResult:
         validate=lambda: chat_request_validate(request),
         rate_limited=True,
         attempt=attempt,
+        estimate=chat_max_cost(request),
     )
     accounted = await account_durably(
         call,
@@ -116,6 +126,7 @@ async def chat(request: ChatRequest) -> ChatResult:
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
         accounted=accounted,
+        extra=reply.extra,
     )
 
 
@@ -134,6 +145,7 @@ async def open_chat_stream(request: ChatRequest) -> ChatStream:
         validate=lambda: chat_request_validate(request),
         rate_limited=True,
         attempt=lambda target, api_key: stream_connect(request, target, api_key),
+        estimate=chat_max_cost(request),
     )
     return ChatStream(call, request, connected)
 
@@ -151,15 +163,18 @@ async def chat_stream(request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
 async def embed(
     *,
     model: str,
-    texts: list[str],
+    texts: list[str] | list[list[int]],
     agent_id: str | None = None,
     microdao_id: str | None = None,
     request_id: str | None = None,
+    dimensions: int | None = None,
 ) -> EmbeddingResult:
     """Embed `texts` (batched upstream) with the embedding route `model`; one UsageLog row.
 
-    Embeddings are not counted against the agent's chat rate limit (memory indexing would
-    exhaust it) but do count towards the microDAO budget.
+    `texts` may be token arrays (OpenAI's input form; /v1 sends them only to routes whose
+    providers accept tokens). `dimensions` is the caller's request: honoured or refused by the
+    provider, never ignored. Embeddings are not counted against the agent's chat rate limit
+    (memory indexing would exhaust it) but do count towards the microDAO budget.
     """
     call = Call(
         kind=RouteKind.EMBEDDING,
@@ -181,6 +196,7 @@ async def embed(
                 model=target.physical_model,
                 texts=texts[start : start + batch],
                 dimensions=target.dimensions,
+                requested_dimensions=dimensions,
             )
             vectors.extend(part.vectors)
             prompt_tokens += part.prompt_tokens
@@ -192,6 +208,7 @@ async def embed(
         validate=lambda: embed_texts_validate(texts),
         rate_limited=False,
         attempt=attempt,
+        estimate=embed_max_cost(texts),
     )
     accounted = await account_durably(call, status=UsageStatus.OK, prompt_tokens=prompt_tokens)
     target = call.target
@@ -217,3 +234,17 @@ def embedding_models() -> list[EmbeddingModelInfo]:
         for route in sorted(registry.routes.values(), key=lambda r: r.name)
         if route.kind == RouteKind.EMBEDDING and route.targets
     ]
+
+
+# The offline development provider chooses tools by meaning through this gateway's embedding
+# routes (usage-logged like any call); providers sit below the gateway, so it is handed over here.
+offline_tools.embedder_set(embed)
+
+
+def chat_route_provider_kinds(model: str) -> tuple[str, ...] | None:
+    """Provider kinds a chat route can reach (None: no enabled chat route of that name); for
+    switches such as memory's "fact extraction is off while only offline is reachable"."""
+    route = registry_get().routes.get(model)
+    if route is None or route.kind != RouteKind.CHAT:
+        return None
+    return tuple(target.provider.kind for target in route.targets)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from llm.budget import budget_note_spend
+from llm.budget import budget_note_spend, budget_release
 from llm.gateway.call import Call
 from llm.metrics import metrics_observe
 from llm.models import UsageStatus
@@ -70,6 +70,9 @@ def account(
         error_message = (getattr(error, "message", None) or str(error))[:500]
     if call.microdao_id and cost:
         budget_note_spend(microdao_id=call.microdao_id, cost=cost)
+    if call.reserved:  # settle: the actual cost is noted above, the reservation given back
+        budget_release(microdao_id=call.microdao_id, amount=call.reserved)
+        call.reserved = Decimal(0)
     committed = usage_record(
         UsageRow(
             created_at=timezone.now(),
@@ -144,6 +147,7 @@ def chat_result(
     prompt_tokens: int,
     completion_tokens: int,
     accounted: Accounted,
+    extra: dict | None = None,
 ) -> ChatResult:
     target = call.target
     return ChatResult(
@@ -162,4 +166,5 @@ def chat_result(
         attempts=call.attempt_dicts(),
         request_id=call.request_id,
         model=call.model,
+        extra=extra or {},
     )

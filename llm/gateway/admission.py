@@ -9,18 +9,22 @@ llm.errors.* ApiError before any provider is called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
+import orjson
+from django.conf import settings
 from django.utils import timezone
 
 from daarion.agents.access import agent_access_acheck
 from llm import errors
-from llm.budget import budget_acheck
+from llm.budget import budget_areserve
 from llm.gateway.call import Call
 from llm.limits import agent_rate_limit_hit
 from llm.models import RouteKind
 from llm.registry import RouteInfo, registry_aget
 from llm.types import ChatRequest
+from llm.usage import cost_usd
 
 
 def chat_request_validate(request: ChatRequest) -> None:
@@ -35,18 +39,71 @@ def chat_request_validate(request: ChatRequest) -> None:
         raise errors.InvalidLlmRequest("'params' must be an object.")
 
 
-def embed_texts_validate(texts: list[str]) -> None:
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise errors.InvalidLlmRequest("'texts' must be a list of strings.")
+def embed_texts_validate(texts: list[str] | list[list[int]]) -> None:
+    if not isinstance(texts, list) or not all(
+        isinstance(t, str) or (isinstance(t, list) and all(type(i) is int for i in t))
+        for t in texts
+    ):
+        raise errors.InvalidLlmRequest("'texts' must be a list of strings or token arrays.")
     if not texts:
         raise errors.InvalidLlmRequest("'texts' must not be empty.")
 
 
-async def admit(call: Call, *, model: str, rate_limited: bool) -> RouteInfo:
+def max_cost(route: RouteInfo, *, prompt_chars: int, max_tokens: int | None) -> Decimal:
+    """An upper estimate of a request's cost on the route's most expensive target: the prompt
+    at LLM_BUDGET_CHARS_PER_TOKEN (2: generous, so estimates exceed real counts) and
+    `max_tokens` (else LLM_BUDGET_DEFAULT_COMPLETION_TOKENS) of completion."""
+    chars_per_token = max(1, getattr(settings, "LLM_BUDGET_CHARS_PER_TOKEN", 2))
+    prompt_tokens = prompt_chars // chars_per_token + 1
+    completion_tokens = (
+        max_tokens
+        if isinstance(max_tokens, int) and max_tokens >= 0
+        else getattr(settings, "LLM_BUDGET_DEFAULT_COMPLETION_TOKENS", 1024)
+    )
+    return max(
+        (
+            cost_usd(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                input_price_per_1m=t.input_price_per_1m,
+                output_price_per_1m=t.output_price_per_1m,
+            )
+            for t in route.targets
+        ),
+        default=Decimal(0),
+    )
+
+
+def chat_max_cost(request: ChatRequest) -> Callable[[RouteInfo], Decimal]:
+    def estimate(route: RouteInfo) -> Decimal:
+        params = request.params if isinstance(request.params, dict) else {}
+        max_tokens = params.get("max_completion_tokens", params.get("max_tokens"))
+        return max_cost(
+            route, prompt_chars=len(orjson.dumps(request.messages)), max_tokens=max_tokens
+        )
+
+    return estimate
+
+
+def embed_max_cost(texts: list[str]) -> Callable[[RouteInfo], Decimal]:
+    return lambda route: max_cost(
+        route, prompt_chars=sum(len(t) for t in texts if isinstance(t, str)), max_tokens=0
+    )
+
+
+async def admit(
+    call: Call,
+    *,
+    model: str,
+    rate_limited: bool,
+    estimate: Callable[[RouteInfo], Decimal] | None = None,
+) -> RouteInfo:
     """The route of `model` for `call.kind`, once the agent and budget checks pass.
 
     Sets `call.microdao_id` from the agent as soon as it is known, so that a refusal's usage
     row names the microDAO too. `rate_limited`: count the request against the agent's limit.
+    `estimate(route)`: the request's maximum cost, reserved against the microDAO's budget
+    (`call.reserved`) until accounting settles it.
     """
     registry = await registry_aget()
     route = registry.routes.get(model)
@@ -70,7 +127,10 @@ async def admit(call: Call, *, model: str, rate_limited: bool) -> RouteInfo:
                     details={"rate_limit": agent.rate_limit},
                 )
     if call.microdao_id:
-        over = await budget_acheck(microdao_id=call.microdao_id)
+        over, call.reserved = await budget_areserve(
+            microdao_id=call.microdao_id,
+            estimate=(lambda: estimate(route)) if estimate else (lambda: Decimal(0)),
+        )
         if over is not None:
             budget, spent = over
             raise errors.BudgetExceeded(

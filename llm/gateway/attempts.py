@@ -87,6 +87,7 @@ async def attempt_targets(call: Call, route: RouteInfo, attempt: AttemptFn[T]) -
     targets = route.ordered_targets()
     retries = _setting("LLM_RETRIES_PER_TARGET", 1)
     last_error: errors.ProviderError | None = None
+    failures: list[errors.ProviderError] = []  # every failed attempt, to spot "all 429"
     for index, target in enumerate(targets):
         name = target.provider.name
         if not breaker.allow(name):
@@ -100,6 +101,7 @@ async def attempt_targets(call: Call, route: RouteInfo, attempt: AttemptFn[T]) -
                 value = await attempt(target, _api_key(target))
             except errors.ProviderError as exc:
                 last_error = exc
+                failures.append(exc)
                 _attempt_failed(call, target, exc, t0)
                 if not exc.fallback:
                     breaker.record_success(name)  # it answered: the request was at fault
@@ -129,11 +131,25 @@ async def attempt_targets(call: Call, route: RouteInfo, attempt: AttemptFn[T]) -
         )
         error.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         raise error
+    if all(isinstance(e, errors.ProviderRateLimited) for e in failures):
+        raise _all_rate_limited(route, call, failures)
     reasons = "; ".join(
         f"{a.provider}/{a.physical_model}: {a.outcome}" + (f" ({a.detail})" if a.detail else "")
         for a in call.attempts
     )
     raise errors.AllTargetsFailed(
         f"All targets of model '{route.name}' failed: {reasons}",
+        details={"attempts": call.attempt_dicts()},
+    )
+
+
+def _all_rate_limited(
+    route: RouteInfo, call: Call, failures: list[errors.ProviderError]
+) -> errors.AllTargetsRateLimited:
+    """Every attempt was a 429: answer 429 with the smallest Retry-After, so clients wait."""
+    waits = [e.retry_after for e in failures if getattr(e, "retry_after", None) is not None]  # type: ignore[attr-defined]
+    return errors.AllTargetsRateLimited(
+        f"Every provider of model '{route.name}' is rate limiting (HTTP 429).",
+        retry_after=min(waits) if waits else 1.0,
         details={"attempts": call.attempt_dicts()},
     )

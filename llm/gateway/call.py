@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from llm.registry import TargetInfo
 from llm.types import Attempt
@@ -26,6 +27,7 @@ class Call:
     target: TargetInfo | None = None  # the target that answered (set by the attempts loop)
     fallback_used: bool = False  # it was not the first target tried
     recorded: bool = False
+    reserved: Decimal = Decimal(0)  # budget reserved at admission, released when accounted
 
     @property
     def elapsed_ms(self) -> float:

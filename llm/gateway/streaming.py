@@ -110,10 +110,12 @@ async def _relay(
     events: AsyncGenerator[ProviderStreamEvent, None],
     first: ProviderStreamEvent,
 ) -> AsyncGenerator[ChatChunk, None]:
-    content: list[str] = []
+    content: list[str] = []  # choice 0's text (the final message is choice 0, as in chat())
+    reasoning: list[str] = []  # choice 0's reasoning_content (DeepSeek, vLLM, …)
     tool_calls: dict[int, dict] = {}
     finish_reason: str | None = None
     usage: dict | None = None
+    fingerprint: str | None = None
     target = call.target
     assert target is not None  # connected: the attempts loop set it
     provider, physical = target.provider.name, target.physical_model
@@ -129,6 +131,8 @@ async def _relay(
 
     def result(accounted: Accounted, prompt: int, completion: int, failed: bool) -> ChatResult:
         message: dict = {"role": "assistant", "content": "".join(content) or None}
+        if reasoning:
+            message["reasoning_content"] = "".join(reasoning)
         if tool_calls:
             message["tool_calls"] = [tool_calls[i] for i in sorted(tool_calls)]
         return chat_result(
@@ -138,6 +142,8 @@ async def _relay(
             prompt_tokens=prompt,
             completion_tokens=completion,
             accounted=accounted,
+            # OpenAI fields /v1 hands on (usage details, system_fingerprint)
+            extra={k: v for k, v in (("usage", usage), ("system_fingerprint", fingerprint)) if v},
         )
 
     try:
@@ -145,14 +151,18 @@ async def _relay(
         while event is not None:
             if event.usage:
                 usage = event.usage
-            if event.delta or event.finish_reason:
+            fingerprint = event.system_fingerprint or fingerprint
+            if event.delta or event.finish_reason or event.logprobs:
                 delta = event.delta or {}
-                if delta.get("content"):
-                    content.append(delta["content"])
-                if delta.get("tool_calls"):
-                    _merge_tool_calls(tool_calls, delta["tool_calls"])
-                if event.finish_reason:
-                    finish_reason = event.finish_reason
+                if event.index == 0:
+                    if delta.get("content"):
+                        content.append(delta["content"])
+                    if delta.get("reasoning_content"):
+                        reasoning.append(delta["reasoning_content"])
+                    if delta.get("tool_calls"):
+                        _merge_tool_calls(tool_calls, delta["tool_calls"])
+                    if event.finish_reason:
+                        finish_reason = event.finish_reason
                 yield ChatChunk(
                     request_id=call.request_id,
                     model=request.model,
@@ -160,6 +170,9 @@ async def _relay(
                     finish_reason=event.finish_reason,
                     provider=provider,
                     physical_model=physical,
+                    index=event.index,
+                    logprobs=event.logprobs,
+                    system_fingerprint=event.system_fingerprint,
                 )
             event = await anext(events, None)
         prompt, completion = tokens()

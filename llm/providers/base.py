@@ -20,6 +20,9 @@ class ProviderChat:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    # OpenAI fields handed on as they came: "choices" (every choice, when n > 1 or with
+    # logprobs), "system_fingerprint", "usage" (with its *_details). See llm.openai.
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -29,6 +32,9 @@ class ProviderStreamEvent:
     delta: dict | None = None
     finish_reason: str | None = None
     usage: dict | None = None
+    index: int = 0  # the choice (n > 1)
+    logprobs: dict | None = None
+    system_fingerprint: str | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +71,10 @@ class LlmProvider(Protocol):
         provider: ProviderInfo,
         api_key: str | None,
         model: str,
-        texts: list[str],
+        texts: list[str] | list[list[int]],
         dimensions: int | None,
-    ) -> ProviderEmbeddings: ...
+        requested_dimensions: int | None = None,
+    ) -> ProviderEmbeddings:
+        """`texts` are token arrays only for kinds in TOKEN_INPUT_KINDS; `requested_dimensions`
+        is the caller's OpenAI `dimensions` (send it upstream or refuse, never ignore)."""
+        ...

@@ -1,9 +1,16 @@
 """The offline provider: answers without any network or key, for development and demos.
 
-Chat: a deterministic reply built from the request (same request → same reply). It does not
-call tools on its own; when the conversation ends with tool results it summarises them, and when
-`tool_choice` forces a function it returns that call (with `{}` arguments) so tool plumbing can
-be exercised end to end.
+A DEVELOPMENT provider: it generates no language, so real answers come from OpenAI, DeepSeek or
+Ollama when configured. Every reply starts with `[offline:<model>]`.
+
+Chat: a deterministic reply built from the request (same request and embedding route → same
+reply), so the keyless demo still shows the whole agent flow (offline_tools.py):
+- tools offered: it calls the tool whose description best matches the latest user message (through
+  the default embedding route, above a threshold), with required arguments filled from the
+  schema and the agent's context; `tool_choice` forcing a function returns that call;
+- the conversation ends with tool results: a templated summary of them plus the most relevant
+  memory from the system message;
+- otherwise: an echo of the user's message, naming the tools it did not match.
 
 Embeddings: feature hashing. Lower-cased Unicode word tokens (so Ukrainian and English both
 work), a 5-letter prefix as a crude stem (Ukrainian inflects heavily), and character trigrams,
@@ -22,6 +29,8 @@ from collections.abc import AsyncGenerator
 
 import orjson
 
+from llm import errors
+from llm.providers import offline_tools
 from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamEvent
 from llm.types import ProviderInfo
 
@@ -88,62 +97,81 @@ def hash_embedding(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[floa
     return [v / norm for v in vector]
 
 
-def _text_of(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # OpenAI content parts
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict)).strip()
-    return "" if content is None else str(content)
-
-
-def _forced_function(params: dict) -> str | None:
+def _forced_function(params: dict) -> dict | None:
     tools = params.get("tools") or []
     choice = params.get("tool_choice")
+    name = None
     if isinstance(choice, dict):
-        return (choice.get("function") or {}).get("name")
-    if choice == "required" and tools:
-        return (tools[0].get("function") or {}).get("name")
-    return None
+        name = (choice.get("function") or {}).get("name")
+    elif choice == "required" and tools:
+        name = (tools[0].get("function") or {}).get("name")
+    if not name:
+        return None
+    function = next(
+        (t.get("function") or {} for t in tools if (t.get("function") or {}).get("name") == name),
+        {},
+    )
+    return {"name": name, "parameters": function.get("parameters") or {}}
 
 
-def build_reply(*, model: str, messages: list[dict], params: dict) -> dict:
-    """The deterministic assistant message for a request."""
+def _call(name: str, args: dict, messages: list[dict]) -> dict:
+    digest = hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return {
+        "id": f"call_offline_{digest[:16]}",
+        "type": "function",
+        "function": {"name": name, "arguments": orjson.dumps(args).decode()},
+    }
+
+
+async def build_reply(*, model: str, messages: list[dict], params: dict) -> dict:
+    """The deterministic assistant message for a request (see the module docstring)."""
+    label = f"[offline:{model}]"
     forced = _forced_function(params)
     if forced:
-        digest = hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": f"call_offline_{digest[:16]}",
-                    "type": "function",
-                    "function": {"name": forced, "arguments": "{}"},
-                }
-            ],
-        }
+        args = offline_tools.fill_arguments(
+            forced["parameters"],
+            ids=offline_tools.conversation_ids(messages),
+            message=offline_tools.latest_user_text(messages),
+        )
+        call = _call(forced["name"], args or {}, messages)
+        return {"role": "assistant", "content": None, "tool_calls": [call]}
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
-        results = [
-            _text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "tool"
-        ]
-        summary = " | ".join(r[:300] for r in reversed(results[:3]))
-        content = f"[offline:{model}] Tool results: {summary}"
-    else:
-        user_text = next(
-            (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"),
-            "",
+        return {
+            "role": "assistant",
+            "content": f"{label} {offline_tools.summarise_tool_results(messages)}",
+        }
+    user_text = offline_tools.latest_user_text(messages)
+    tools = params.get("tools") or []
+    note = ""
+    if tools and params.get("tool_choice") != "none":
+        chosen, note = await offline_tools.choose_tool_call(
+            messages=messages, tools=tools, local=hash_embedding
         )
-        quoted = user_text if len(user_text) <= 200 else user_text[:200] + "…"
-        content = f'[offline:{model}] You said: "{quoted}" ({len(messages)} message(s) in context).'
-        tool_names = [(t.get("function") or {}).get("name", "?") for t in params.get("tools") or []]
-        if tool_names:
-            content += " Tools available: " + ", ".join(tool_names) + "."
+        if chosen is not None:
+            return {
+                "role": "assistant",
+                "content": f"{label} Calling {note}.",
+                "tool_calls": [chosen],
+            }
+    quoted = user_text if len(user_text) <= 200 else user_text[:200] + "…"
+    content = f'{label} You said: "{quoted}" ({len(messages)} message(s) in context).'
+    tool_names = [(t.get("function") or {}).get("name", "?") for t in tools]
+    if tool_names:
+        content += " Tools available: " + ", ".join(tool_names) + f"; {note}."
+    memory = offline_tools.most_relevant_memory(messages)
+    if memory:
+        content += f" Relevant memory: {memory[:300]}"
     return {"role": "assistant", "content": content}
 
 
+def _choices(params: dict) -> int:
+    n = params.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
 def _prompt_tokens(messages: list[dict]) -> int:
-    return sum(count_tokens(_text_of(m.get("content"))) + 3 for m in messages)
+    return sum(count_tokens(offline_tools.text_of(m.get("content"))) + 3 for m in messages)
 
 
 class OfflineProvider:
@@ -156,13 +184,26 @@ class OfflineProvider:
         messages: list[dict],
         params: dict,
     ) -> ProviderChat:
-        message = build_reply(model=model, messages=messages, params=params)
+        if params.get("logprobs"):  # refused, never silently dropped
+            raise errors.ProviderBadRequest(
+                f"{provider.name}: the offline provider has no logprobs", status_code=400
+            )
+        message = await build_reply(model=model, messages=messages, params=params)
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
+        finish_reason = "tool_calls" if message.get("tool_calls") else "stop"
+        n = _choices(params)
+        extra = {}
+        if n > 1:  # deterministic: n identical choices, each counted
+            extra["choices"] = [
+                {"index": i, "message": message, "finish_reason": finish_reason, "logprobs": None}
+                for i in range(n)
+            ]
         return ProviderChat(
             message=message,
-            finish_reason="tool_calls" if message.get("tool_calls") else "stop",
+            finish_reason=finish_reason,
             prompt_tokens=_prompt_tokens(messages),
-            completion_tokens=count_tokens(completion),
+            completion_tokens=count_tokens(completion) * n,
+            extra=extra,
         )
 
     async def chat_stream(
@@ -177,14 +218,18 @@ class OfflineProvider:
         result = await self.chat(
             provider=provider, api_key=api_key, model=model, messages=messages, params=params
         )
-        if result.message.get("tool_calls"):
-            calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
-            yield ProviderStreamEvent(delta={"role": "assistant", "tool_calls": calls})
-        else:
-            yield ProviderStreamEvent(delta={"role": "assistant", "content": ""})
-            for piece in re.findall(r"\S+\s*", result.message["content"]):
-                yield ProviderStreamEvent(delta={"content": piece})
-        yield ProviderStreamEvent(finish_reason=result.finish_reason)
+        for index in range(_choices(params)):
+            if result.message.get("tool_calls"):
+                calls = [{"index": i, **c} for i, c in enumerate(result.message["tool_calls"])]
+                delta = {"role": "assistant", "tool_calls": calls}
+                if result.message.get("content"):
+                    delta["content"] = result.message["content"]
+                yield ProviderStreamEvent(delta=delta, index=index)
+            else:
+                yield ProviderStreamEvent(delta={"role": "assistant", "content": ""}, index=index)
+                for piece in re.findall(r"\S+\s*", result.message["content"]):
+                    yield ProviderStreamEvent(delta={"content": piece}, index=index)
+            yield ProviderStreamEvent(finish_reason=result.finish_reason, index=index)
         yield ProviderStreamEvent(
             usage={
                 "prompt_tokens": result.prompt_tokens,
@@ -198,15 +243,17 @@ class OfflineProvider:
         provider: ProviderInfo,
         api_key: str | None,
         model: str,
-        texts: list[str],
+        texts: list[str] | list[list[int]],
         dimensions: int | None,
+        requested_dimensions: int | None = None,
     ) -> ProviderEmbeddings:
-        dims = dimensions or DEFAULT_DIMENSIONS
+        # Feature hashing works at any size, so a requested `dimensions` is honoured.
+        dims = requested_dimensions or dimensions or DEFAULT_DIMENSIONS
 
         def compute() -> ProviderEmbeddings:
             return ProviderEmbeddings(
-                vectors=[hash_embedding(text, dims) for text in texts],
-                prompt_tokens=sum(count_tokens(text) for text in texts),
+                vectors=[hash_embedding(text, dims) for text in texts],  # type: ignore[arg-type]
+                prompt_tokens=sum(count_tokens(text) for text in texts),  # type: ignore[arg-type,misc]
             )
 
         if len(texts) > _INLINE_BATCH:

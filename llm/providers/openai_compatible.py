@@ -19,8 +19,9 @@ from llm.providers.base import ProviderChat, ProviderEmbeddings, ProviderStreamE
 from llm.types import ProviderInfo
 
 _MAX_ERROR_TEXT = 300
-# Our own fields that must never reach the upstream.
-_NOT_PASSED = frozenset({"model", "messages", "stream", "metadata"})
+# Our own fields that must never reach the upstream. (`metadata` is OpenAI's own parameter:
+# /v1 puts only the caller's OpenAI metadata into params, never our agent/microDAO keys.)
+_NOT_PASSED = frozenset({"model", "messages", "stream"})
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
@@ -54,22 +55,31 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: rare from LLM APIs; treat as unknown
 
 
-def _error_text(body: bytes) -> str:
+def _error_text(body: bytes) -> tuple[str, dict]:
+    """The upstream's error message, and its OpenAI error object (code, param, type) if any."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body.decode(errors="replace").strip()
+        return body.decode(errors="replace").strip(), {}
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict):
-            return str(error.get("message") or error)
+            return str(error.get("message") or error), error
         if error:
-            return str(error)
-    return str(data)
+            return str(error), {}
+    return str(data), {}
+
+
+def _keep_openai_fields(error: errors.ProviderError, fields: dict, provider: ProviderInfo) -> None:
+    for name in ("code", "param", "type"):
+        value = fields.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            setattr(error, f"upstream_{name}", redact(str(value), provider)[:128])
 
 
 def status_error(provider: ProviderInfo, status: int, headers, body: bytes) -> errors.ProviderError:
-    text = redact(_error_text(body), provider)
+    raw_text, fields = _error_text(body)
+    text = redact(raw_text, provider)
     name = provider.name
     if status in (401, 403):
         # The upstream's words may quote part of the key: keep only the status.
@@ -77,21 +87,25 @@ def status_error(provider: ProviderInfo, status: int, headers, body: bytes) -> e
             f"{name}: authentication failed (HTTP {status})", status_code=status
         )
     if status == 429:
-        return errors.ProviderRateLimited(
+        error = errors.ProviderRateLimited(
             f"{name}: rate limited (HTTP 429): {text}",
             status_code=status,
             retry_after=_parse_retry_after(headers.get("retry-after")),
         )
+        _keep_openai_fields(error, fields, provider)
+        return error
     if status == 408:
         return errors.ProviderTimeout(f"{name}: upstream timeout (HTTP 408)", status_code=status)
     if status >= 500:
         return errors.ProviderUpstreamError(f"{name}: HTTP {status}: {text}", status_code=status)
     if status == 404:
         # Usually the physical model is unknown at this provider: a routing problem, so fall back.
-        error = errors.ProviderUpstreamError(f"{name}: HTTP 404: {text}", status_code=status)
-        error.retryable = False
-        return error
-    return errors.ProviderBadRequest(f"{name}: HTTP {status}: {text}", status_code=status)
+        not_found = errors.ProviderUpstreamError(f"{name}: HTTP 404: {text}", status_code=status)
+        not_found.retryable = False
+        return not_found
+    error = errors.ProviderBadRequest(f"{name}: HTTP {status}: {text}", status_code=status)  # type: ignore[assignment]
+    _keep_openai_fields(error, fields, provider)
+    return error
 
 
 def _body(model: str, messages: list[dict], params: dict, **extra: Any) -> bytes:
@@ -100,6 +114,20 @@ def _body(model: str, messages: list[dict], params: dict, **extra: Any) -> bytes
     body["messages"] = messages
     body.update(extra)
     return orjson.dumps(body)
+
+
+def _chat_extra(data: dict) -> dict:
+    extra: dict = {}
+    choices = data.get("choices")
+    if isinstance(choices, list) and (
+        len(choices) > 1 or any(isinstance(c, dict) and c.get("logprobs") for c in choices)
+    ):
+        extra["choices"] = choices
+    if data.get("system_fingerprint"):
+        extra["system_fingerprint"] = data["system_fingerprint"]
+    if isinstance(data.get("usage"), dict):
+        extra["usage"] = data["usage"]
+    return extra
 
 
 def _usage_tokens(usage: Any) -> tuple[int, int]:
@@ -140,6 +168,7 @@ class OpenAICompatibleProvider:
             finish_reason=finish_reason,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            extra=_chat_extra(data),
         )
 
     async def chat_stream(
@@ -181,10 +210,14 @@ class OpenAICompatibleProvider:
                         f"{provider.name}: stream error: " + redact(str(chunk["error"]), provider)
                     )
                 usage = chunk.get("usage")
+                fingerprint = chunk.get("system_fingerprint")
                 for choice in chunk.get("choices") or ():
                     yield ProviderStreamEvent(
                         delta=choice.get("delta") or None,
                         finish_reason=choice.get("finish_reason"),
+                        index=choice.get("index") or 0,
+                        logprobs=choice.get("logprobs") or None,
+                        system_fingerprint=fingerprint,
                     )
                 if usage:
                     yield ProviderStreamEvent(usage=usage)
@@ -197,10 +230,15 @@ class OpenAICompatibleProvider:
         provider: ProviderInfo,
         api_key: str | None,
         model: str,
-        texts: list[str],
+        texts: list[str] | list[list[int]],
         dimensions: int | None,
+        requested_dimensions: int | None = None,
     ) -> ProviderEmbeddings:
         payload: dict[str, Any] = {"model": model, "input": texts}
+        if requested_dimensions:
+            # The provider honours it or answers 400 itself (e.g. text-embedding-ada-002).
+            payload["dimensions"] = requested_dimensions
+            dimensions = requested_dimensions
         reply = await transport.post(
             provider, "/embeddings", orjson.dumps(payload), _headers(api_key)
         )

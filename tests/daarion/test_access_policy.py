@@ -8,7 +8,8 @@
 | bound token acting as another agent    | 403    | `permission_denied`     |
 
 The tools API names no microDAO (a tool call acts as the agent in its own microDAO), so the
-microDAO case does not apply to it.
+microDAO case does not apply to it. /v1 answers in OpenAI's error shape, where `type` is
+OpenAI's category and the platform's error type is the `code`.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def test_every_api_answers_the_same(world, internal_headers, api, case):
     response = _send(api, agent_id, microdao_id, headers)
     status, error_type = EXPECTED[case]
     assert response["Content-Type"].startswith("application/json"), response.content
-    assert (response.status_code, response.json()["error"]["type"]) == (status, error_type)
+    error = response.json()["error"]
+    ours = error["code"] if api.startswith("v1 ") else error["type"]
+    assert (response.status_code, ours) == (status, error_type)
 
 
 @pytest.mark.parametrize("api", sorted(APIS))

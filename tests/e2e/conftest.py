@@ -55,3 +55,44 @@ def sofia_world(transactional_db, settings, scripted_llm, projects_service):
     sofia = Agent.objects.get(pk="agent:sofia")
     yield {"microdao": microdao, "sofia": sofia}
     process_state_reset()
+
+
+# --- headless Chromium at an operator's screen size (browser tests) ---------------------------
+@pytest.fixture
+def chromium_1400():
+    """Headless Chromium, 1400x1000 CSS pixels. Needs Debian's chromium + chromium-driver
+    (.ci/run installs them); skipped with a message where they are missing."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.skip(
+            "Chromium/ChromeDriver not installed (apt-get install chromium chromium-driver)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    # --window-size sets the outer window; make the viewport itself 1400x1000.
+    driver.set_window_size(1400, 1000)
+    inner_w, inner_h = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    driver.set_window_size(1400 + (1400 - inner_w), 1000 + (1000 - inner_h))
+    yield driver
+    driver.quit()

@@ -87,7 +87,9 @@ def uvicorn_command(port: int, *extra_args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def run_app_server(env: dict[str, str], *, port: int | None = None) -> Iterator[str]:
+def run_app_server(
+    env: dict[str, str], *, port: int | None = None, timeout: float = 30.0
+) -> Iterator[str]:
     """Run our ASGI app with uvicorn in a subprocess (a real second process) and yield its URL.
 
     `env` must point DATABASE_URL at the test database so the subprocess sees the test's rows.
@@ -100,7 +102,7 @@ def run_app_server(env: dict[str, str], *, port: int | None = None) -> Iterator[
         env=full_env,
     )
     try:
-        wait_for_port(port, process=process)
+        wait_for_port(port, process=process, timeout=timeout)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -40,22 +40,25 @@ def test_hash_embedding_puts_texts_sharing_words_closer(query, related, unrelate
     assert _cos(q, r) > _cos(q, u) + 0.1
 
 
-def test_offline_reply_is_deterministic_and_mentions_tools_and_tool_results():
+@pytest.mark.django_db
+async def test_offline_reply_is_deterministic_and_mentions_tools_and_tool_results():
     messages = [{"role": "user", "content": "Hello!"}]
     tools = [{"type": "function", "function": {"name": "projects_list", "parameters": {}}}]
-    first = build_reply(model="m", messages=messages, params={"tools": tools})
-    assert first == build_reply(model="m", messages=messages, params={"tools": tools})
+    first = await build_reply(model="m", messages=messages, params={"tools": tools})
+    assert first == await build_reply(model="m", messages=messages, params={"tools": tools})
+    assert first["content"].startswith("[offline:m]")
     assert "Hello!" in first["content"] and "projects_list" in first["content"]
-    forced = build_reply(
+    assert "no tool matched" in first["content"]
+    forced = await build_reply(
         model="m", messages=messages, params={"tools": tools, "tool_choice": "required"}
     )
     assert forced["tool_calls"][0]["function"] == {"name": "projects_list", "arguments": "{}"}
-    after_tool = build_reply(
+    after_tool = await build_reply(
         model="m",
         messages=[*messages, {"role": "tool", "tool_call_id": "1", "content": '{"tasks": 3}'}],
         params={},
     )
-    assert '{"tasks": 3}' in after_tool["content"]
+    assert after_tool["content"] == '[offline:m] tool: {"tasks":3}'
 
 
 @pytest.mark.django_db(transaction=True)
@@ -95,13 +98,15 @@ def test_embedding_models_lists_embedding_routes_only():
     assert gateway.embedding_models() == [EmbeddingModelInfo(name="embed-a", dimensions=384)]
 
 
-@pytest.mark.django_db
-def test_demo_seed_is_idempotent_and_ends_with_offline(monkeypatch):
+# Transactional: the seeds embed through the gateway, whose usage rows a background thread commits
+# (outside a test transaction); the flush below lets the teardown remove them.
+@pytest.mark.django_db(transaction=True)
+def test_demo_seed_is_idempotent_and_ends_with_offline(monkeypatch, flush_usage):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-demo-openai-key-0123456789")
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
     monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
     call_command("bootstrap_demo")
-    call_command("bootstrap_demo")
+    call_command("bootstrap_demo", "--reset")  # re-applying the demo is idempotent
     route = ModelRoute.objects.get(name="sofia-default")
     providers = list(route.targets.order_by("priority").values_list("provider__name", flat=True))
     assert providers == ["openai", "offline"]
@@ -110,6 +115,7 @@ def test_demo_seed_is_idempotent_and_ends_with_offline(monkeypatch):
     from llm.models import ProviderKey
 
     assert ProviderKey.objects.count() == 1
+    flush_usage()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import OperationalError
+from django.db import DatabaseError, OperationalError
+from django.utils import timezone
 
+from daarion.common.errors import ApiError
 from llm import gateway, usage
+from llm.models import UsageDeadLetter, UsageLog
 from llm.types import ChatRequest
 from llm.usage import cost_usd, usage_flush
 from tests.llm.factories import OfflineProviderFactory, make_route
@@ -58,3 +61,48 @@ async def test_rows_survive_a_failing_insert_and_answers_are_not_held(monkeypatc
     rows = await usage_rows()
     assert [r.request_id for r in rows] == [result.request_id]
     assert failures["left"] == 0
+
+
+@pytest.mark.parametrize("field", ["model", "agent_id"])
+async def test_a_nul_row_does_not_jam_the_writer(field, settings, caplog):
+    """Issue 10 #1: one NUL (from an llm-scoped caller) used to fail every later batch."""
+    settings.LLM_USAGE_DURABLE_TIMEOUT_SECONDS = 0.3
+    await db(lambda: make_route("m", OfflineProviderFactory()))()
+    messages = [{"role": "user", "content": "hi"}]
+    poisoned = {"model": "m", "agent_id": None, field: "x\u0000y"}
+    with pytest.raises((ApiError, DatabaseError)):  # refused; its row is queued all the same
+        await gateway.chat(ChatRequest(messages=messages, **poisoned))
+    for _ in range(100):
+        await gateway.chat(ChatRequest(model="m", messages=messages))
+    assert "not committed" not in caplog.text  # no request waited the durable timeout
+    assert await db(lambda: usage_flush(timeout=10))()
+    rows = await db(lambda: list(UsageLog.objects.all()))()
+    assert len(rows) == 101
+    poisoned_row = next(r for r in rows if r.status == "error")
+    assert getattr(poisoned_row, field) == "xy"  # sanitized, not lost
+
+
+async def test_a_row_the_database_refuses_goes_to_the_dead_letter_table(settings):
+    def row(request_id: str, cost: Decimal) -> usage.UsageRow:
+        return usage.UsageRow(
+            created_at=timezone.now(),
+            request_id=request_id,
+            kind="chat",
+            agent_id="",
+            microdao_id="",
+            model="m\ud800",  # a lone surrogate: cannot be encoded as UTF-8
+            provider="",
+            physical_model="",
+            cost_usd=cost,
+        )
+
+    usage.usage_record(row("fine", Decimal("0.5")))
+    usage.usage_record(row("overflow", Decimal(10) ** 12))  # > numeric(14, 8): unfixable
+    usage.usage_record(row("fine-2", Decimal("0.25")))
+    assert await db(lambda: usage_flush(timeout=10))()
+    written = await db(lambda: sorted(UsageLog.objects.values_list("request_id", "model")))()
+    assert written == [("fine", "m\ufffd"), ("fine-2", "m\ufffd")]
+    dead = await db(lambda: list(UsageDeadLetter.objects.all()))()
+    assert [d.request_id for d in dead] == ["overflow"]
+    assert "numeric" in dead[0].reason
+    assert '"request_id": "overflow"' in dead[0].payload

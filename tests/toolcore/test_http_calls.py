@@ -263,14 +263,16 @@ def test_secret_looking_args_are_redacted_in_the_audit(tool_server, agent):
     assert row.args == {"q": "x", "api_key": "[redacted]"}
 
 
-def test_a_warm_call_makes_one_query_the_audit_insert(
+def test_a_warm_call_makes_two_queries_the_write_ahead_audit(
     tool_server, agent, django_assert_num_queries
 ):
     make_http_tool(url_template=f"{tool_server.url}/projects", grant_to=agent)
     assert call(agent, "echo_tool").ok  # warms the agent and registry caches
-    with django_assert_num_queries(1) as captured:
+    with django_assert_num_queries(2) as captured:
         assert call(agent, "echo_tool").ok
+    # The `started` row before the executor runs, completed after (docs/toolcore.md).
     assert captured.captured_queries[0]["sql"].startswith('INSERT INTO "toolcore_toolcall"')
+    assert captured.captured_queries[1]["sql"].startswith('UPDATE "toolcore_toolcall"')
 
 
 def test_grants_and_revocations_apply_at_once(tool_server, agent):

@@ -226,7 +226,7 @@ def test_openai_export_limits():
     assert to_openai_parameters(dated)[0]["properties"]["d"]["format"] == "date"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # readiness checks run on their own connections
 def test_readiness_reports_the_tool_registry(client):
     from toolcore.registry import python_tool, python_tool_unregister
     from toolcore.services import python_tool_install

@@ -21,11 +21,22 @@ class Command(BaseCommand):
             "--agent", default=None, help="Only this agent may recall it (default: all agents)."
         )
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--background", action="store_true", help="Enqueue it for a worker instead."
+        )
 
     def handle(self, *args, path: str, microdao: str, agent: str | None, **options) -> None:
         root = Path(path)
         if not root.is_dir():
             raise CommandError(f"{path} is not a folder.")
+        if options["background"]:
+            from memory.tasks import kb_ingest_job
+
+            result = kb_ingest_job.enqueue(
+                root=str(root.resolve()), microdao_id=microdao, agent_id=agent
+            )
+            self.stdout.write(f"Enqueued ingestion as task {result.id}.")
+            return
         bar = tqdm(
             total=sum(1 for _ in kb_files(root)),
             unit="file",

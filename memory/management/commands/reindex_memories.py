@@ -29,10 +29,27 @@ class Command(BaseCommand):
             help="Afterwards, delete vectors of models no microDAO serves or is switching to.",
         )
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Enqueue it for a worker (progress: admin → Reindex jobs).",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if options["background"]:
+            from memory.tasks import memories_reindex_job
+
+            result = memories_reindex_job.enqueue(
+                microdao_id=options["microdao"],
+                agent_id=options["agent"],
+                pending_only=options["pending"],
+                model=options["model"],
+                batch_size=options["batch_size"],
+            )
+            self.stdout.write(f"Enqueued reindex as task {result.id}.")
+            return
         bar = tqdm(
             unit="memory", disable=options["no_progress"], file=self.stderr, dynamic_ncols=True
         )

@@ -1,0 +1,1 @@
+"""MCP both ways: the /mcp server endpoint and external MCP servers as a tool source."""
