@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from daarion.common.served import served_url_write
 from daarion.common.worker_process import background_worker
 
+
 def bind_port(host: str, port: int) -> socket.socket:
     """Take the port first, so a busy port fails before migrations or demo data are touched."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -27,7 +28,6 @@ def bind_port(host: str, port: int) -> socket.socket:
             ) from exc
         raise CommandError(f"Cannot listen on {host}:{port}: {exc}") from exc
     return sock
-
 
 
 class Command(BaseCommand):
