@@ -9,12 +9,14 @@ from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
+from psycopg.errors import DeadlockDetected
 
 from daarion.agents.access import agent_access_check
 from daarion.agents.models import MicroDAO
-from daarion.common.errors import BadRequest, NotFound, PayloadTooLarge
-from memory.chunking import chunk_text
+from daarion.common.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable
+from daarion.common.input_rules import text_problem
+from memory.chunking import TextChunk, chunk_text
 from memory.models import Document, Kind, Memory, Tier
 from memory.services import MemoryRef, memories_embed
 from memory.types import DocumentIngestResult
@@ -39,44 +41,86 @@ def _document_write(
     """Create or replace the document and its chunks (one transaction); unchanged → no-op."""
     _check_owner(microdao_id, agent_id)
     checksum = _checksum(text)
-    existing = Document.objects.filter(microdao_id=microdao_id, source=source).first()
-    if existing and existing.checksum == checksum and existing.agent_id == agent_id:
-        pending = Memory.objects.filter(document=existing, embedding_pending=True)
-        return existing, [MemoryRef.of(chunk) for chunk in pending], False
     chunks = chunk_text(
         text, size=settings.MEMORY_CHUNK_CHARS, overlap=settings.MEMORY_CHUNK_OVERLAP
     )
-    with transaction.atomic():
-        document, _ = Document.objects.update_or_create(
-            microdao_id=microdao_id,
-            source=source,
-            defaults={
-                "agent_id": agent_id,
-                "title": title[:300],
-                "checksum": checksum,
-                "size_chars": len(text),
-            },
-        )
-        Memory.objects.filter(document=document).delete()
-        rows = Memory.objects.bulk_create(
-            Memory(
+    try:
+        with transaction.atomic():
+            # Concurrent uploads of one document queue here instead of racing update_or_create
+            # into the unique constraint (a 500 each); the later ones then see the new checksum.
+            _document_lock(microdao_id=microdao_id, source=source)
+            existing = Document.objects.filter(microdao_id=microdao_id, source=source).first()
+            if existing and existing.checksum == checksum and existing.agent_id == agent_id:
+                pending = Memory.objects.filter(document=existing, embedding_pending=True)
+                return existing, [MemoryRef.of(chunk) for chunk in pending], False
+            return _document_replace(
                 microdao_id=microdao_id,
                 agent_id=agent_id,
-                tier=Tier.LONG,
-                kind=Kind.KB,
-                text=chunk.text,
-                document=document,
-                chunk_index=chunk.index,
-                metadata={
-                    "document_id": document.pk,
-                    "title": document.title,
-                    "source": source,
-                    "heading": chunk.heading,
-                    "chunk": chunk.index,
-                },
+                title=title,
+                source=source,
+                checksum=checksum,
+                text=text,
+                chunks=chunks,
             )
-            for chunk in chunks
+    except (IntegrityError, OperationalError) as exc:
+        if not _is_concurrent_change(exc):
+            raise
+        raise Conflict("The document changed concurrently; retry.") from exc
+
+
+def _is_concurrent_change(exc: Exception) -> bool:
+    """A lost race with another writer of the same rows (not a database outage)."""
+    return isinstance(exc, IntegrityError) or isinstance(exc.__cause__, DeadlockDetected)
+
+
+def _document_lock(*, microdao_id: str, source: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"memory.document:{microdao_id}:{source}"],
         )
+
+
+def _document_replace(
+    *,
+    microdao_id: str,
+    agent_id: str | None,
+    title: str,
+    source: str,
+    checksum: str,
+    text: str,
+    chunks: list[TextChunk],
+) -> tuple[Document, list[MemoryRef], bool]:
+    document, _ = Document.objects.update_or_create(
+        microdao_id=microdao_id,
+        source=source,
+        defaults={
+            "agent_id": agent_id,
+            "title": title[:300],
+            "checksum": checksum,
+            "size_chars": len(text),
+        },
+    )
+    Memory.objects.filter(document=document).delete()
+    rows = Memory.objects.bulk_create(
+        Memory(
+            microdao_id=microdao_id,
+            agent_id=agent_id,
+            tier=Tier.LONG,
+            kind=Kind.KB,
+            text=chunk.text,
+            document=document,
+            chunk_index=chunk.index,
+            metadata={
+                "document_id": document.pk,
+                "title": document.title,
+                "source": source,
+                "heading": chunk.heading,
+                "chunk": chunk.index,
+            },
+        )
+        for chunk in chunks
+    )
     return document, [MemoryRef.of(row) for row in rows], True
 
 
@@ -93,6 +137,10 @@ async def document_ingest(
         )
     if not source or len(source) > 1000:
         raise BadRequest("`source` must have 1 to 1000 characters.")
+    for name, value in (("text", text), ("title", title), ("source", source)):
+        problem = text_problem(value or "")
+        if problem:
+            raise Unprocessable(f"The document {name} {problem}.", details={"loc": name})
     document, chunks, changed = await sync_to_async(_document_write)(
         microdao_id=microdao_id, agent_id=agent_id, title=title or source, source=source, text=text
     )
@@ -100,7 +148,14 @@ async def document_ingest(
     batch = settings.MEMORY_EMBED_BATCH_SIZE
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
-        embedded = await memories_embed(memories=part, agent_id=agent_id)
+        try:
+            embedded = await memories_embed(memories=part, agent_id=agent_id)
+        except (IntegrityError, OperationalError) as exc:
+            # A concurrent upload replaced these chunks while they were being embedded; the
+            # newer version stands.
+            if not _is_concurrent_change(exc):
+                raise
+            raise Conflict("The document was replaced by a concurrent upload.") from exc
         pending += len(part) - len(embedded)
     total = await Memory.objects.filter(document=document).acount()
     return DocumentIngestResult(

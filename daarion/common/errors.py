@@ -6,6 +6,7 @@ Services raise these; daarion.server.api turns them into `{"error": {"type", "me
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -97,7 +98,11 @@ def api_error_response(
     status: int, error_type: str, message: str, *, headers: dict[str, str] | None = None, **extra
 ) -> HttpResponse:
     """The platform's JSON error body `{"error": {"type", "message", ...}}` as a response."""
-    body = orjson.dumps({"error": {"type": error_type, "message": message, **extra}})
+    error = {"error": {"type": error_type, "message": message, **extra}}
+    try:
+        body = orjson.dumps(error)
+    except TypeError:  # a lone surrogate quoted from the input: escape rather than fail
+        body = json.dumps(error, default=str).encode()
     response = HttpResponse(body, status=status, content_type="application/json")
     for key, value in (headers or {}).items():
         response[key] = value

@@ -43,6 +43,15 @@ _METADATA_ADDRESSES = frozenset(
     }
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address but that `ipaddress` calls global: IPv4-compatible
+# (::a.b.c.d, deprecated by RFC 4291), SIIT's IPv4-translated (::ffff:0:a.b.c.d, RFC 2765) and
+# local-use NAT64 (64:ff9b:1::/48, RFC 8215, never globally routed). None is a legitimate public
+# destination, so each is refused whatever address it embeds.
+_NEVER_PUBLIC_V6 = (
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+)
 
 
 class BlockedDestination(OSError):
@@ -63,6 +72,8 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
 
 def address_is_public(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _NEVER_PUBLIC_V6):
+            return False
         embedded = _embedded_ipv4(address)
         if embedded is not None and not address_is_public(embedded):
             return False

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "daarion.server.middleware.RequestIdMiddleware",
     "daarion.server.middleware.JsonApiErrorsMiddleware",
+    "daarion.server.input_boundary.InputBoundaryMiddleware",
     "daarion.server.page_middleware.SecurityMiddleware",
     "daarion.server.page_middleware.SessionMiddleware",
     "daarion.server.page_middleware.CommonMiddleware",
@@ -143,6 +144,9 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1024)
+# Multipart bodies (knowledge uploads) may be larger than JSON ones: the document limit in bytes
+# plus room for the form fields. Larger answers 413 before anything is read.
+API_MAX_UPLOAD_BYTES = env_int("API_MAX_UPLOAD_BYTES", 9 * 1024 * 1024)
 
 # --- logging: one line per record; secrets are never passed to loggers -----------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

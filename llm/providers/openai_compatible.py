@@ -38,6 +38,14 @@ def redact(text: str, provider: ProviderInfo) -> str:
     return text[:_MAX_ERROR_TEXT]
 
 
+def redact_body(body: bytes, provider: ProviderInfo) -> bytes:
+    """A successful body with the provider's keys removed (an upstream may echo them)."""
+    for key in provider.keys:
+        if key and (raw := key.encode()) in body:
+            body = body.replace(raw, b"***")
+    return body
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -143,7 +151,7 @@ class OpenAICompatibleProvider:
         )
         if reply.status != 200:
             raise status_error(provider, reply.status, reply.headers, reply.body)
-        body = reply.body
+        body = redact_body(reply.body, provider)
         try:
             data = orjson.loads(body)
             choice = data["choices"][0]
@@ -183,6 +191,9 @@ class OpenAICompatibleProvider:
                 if not line.startswith("data:"):
                     continue
                 payload = line[5:].strip()
+                for key in provider.keys:  # an upstream may echo the key in a chunk too
+                    if key and key in payload:
+                        payload = payload.replace(key, "***")
                 if payload == "[DONE]":
                     finished = True
                     break

@@ -153,6 +153,9 @@ def make_upstream(state: UpstreamState) -> web.Application:
         if model == "auth":
             presented = request.headers.get("Authorization", "")
             return _error(401, f"Incorrect API key provided: {presented}")
+        if model == "echo-key":  # a successful reply that quotes the key it was sent
+            presented = request.headers.get("Authorization", "")
+            return web.json_response(completion(model, {"role": "assistant", "content": presented}))
         if model == "badreq":
             return _error(400, "max_tokens is too large")
         if body.get("stream"):

@@ -354,6 +354,19 @@ async def test_provider_key_is_sent_rotated_and_never_leaks(upstream, caplog):
         assert key not in text and key[-12:] not in text
 
 
+async def test_provider_key_echoed_in_a_successful_body_is_redacted(upstream):
+    url, _state = upstream
+    provider = await _provider(url, "echoing")
+    key = (
+        await db(ProviderKeyFactory)(provider=provider, secret="sk-live-echo-ABC123456789")
+    ).secret
+    await _route("echo", (provider, "echo-key"))
+    result = await gateway.chat(_ask("echo"))
+    text = repr(result)
+    assert key not in text and key[-12:] not in text
+    assert "Bearer" in text  # the reply came through, only the key is gone
+
+
 def test_half_open_trial_is_released_when_cancelled(settings):
     from llm.breaker import CircuitBreaker
 

@@ -65,6 +65,12 @@ def _app(state: ToolServer) -> web.Application:
         await record(request)
         return web.json_response({"trace": "Traceback: db password=hunter2"}, status=500)
 
+    async def reject_echo(request: web.Request) -> web.Response:
+        # A 4xx whose text quotes the key across the excerpt's 300-character cut.
+        await record(request)
+        text = "x" * 270 + " bad key " + request.headers.get("X-Api-Key", "")
+        return web.Response(text=text, status=400)
+
     async def not_found(request: web.Request) -> web.Response:
         await record(request)
         return web.json_response({"detail": "no project with that id"}, status=404)
@@ -113,6 +119,7 @@ def _app(state: ToolServer) -> web.Application:
     app.router.add_get("/fail", fail)
     app.router.add_post("/fail", fail)
     app.router.add_get("/missing", not_found)
+    app.router.add_get("/reject-echo", reject_echo)
     app.router.add_get("/flaky", flaky)
     app.router.add_post("/flaky", flaky)
     app.router.add_get("/big", big)

@@ -237,6 +237,20 @@ def test_secret_echoed_by_upstream_is_scrubbed_everywhere(tool_server, agent, ca
     assert SECRET not in caplog.text
 
 
+def test_secret_cut_by_the_error_excerpt_is_still_redacted(tool_server, agent):
+    make_http_tool(
+        url_template=f"{tool_server.url}/reject-echo",
+        secret_headers={"X-Api-Key": SECRET},
+        grant_to=agent,
+    )
+    outcome = call(agent, "echo_tool")
+    assert not outcome.ok and "HTTP 400" in outcome.error.message
+    row = ToolCall.objects.get(call_id=outcome.call_id)
+    for text in (outcome.error.message, repr(row.__dict__)):
+        # Before: the excerpt was cut at 300 characters first, so a prefix of the key leaked.
+        assert SECRET[:6] not in text, text
+
+
 def test_secret_looking_args_are_redacted_in_the_audit(tool_server, agent):
     schema = {
         "type": "object",

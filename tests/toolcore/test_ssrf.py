@@ -35,6 +35,13 @@ from toolcore.models import ToolCall
         "::ffff:169.254.169.254",
         "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
         "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        # Passed before (ipaddress calls them global): IPv4-compatible, SIIT, local-use NAT64.
+        "::127.0.0.1",
+        "::169.254.169.254",
+        "::ffff:0:127.0.0.1",
+        "::ffff:0:10.0.0.1",
+        "64:ff9b:1::127.0.0.1",
+        "64:ff9b:1:7f00:1::",
     ],
 )
 def test_non_public_addresses(address):

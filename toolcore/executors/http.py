@@ -243,7 +243,9 @@ def _interpret(response: httpx.Response, raw: bytes, secrets: tuple[str, ...]) -
         return raw.decode(response.encoding or "utf-8", errors="replace")
     message = f"The tool service answered HTTP {status}."
     if 400 <= status < 500:
-        excerpt = scrub(raw[:EXCERPT_CHARS].decode("utf-8", errors="replace"), secrets).strip()
+        # Redact the whole body first: cutting first would leave a secret's prefix at the cut.
+        text = scrub(raw.decode("utf-8", errors="replace"), secrets)
+        excerpt = text[:EXCERPT_CHARS].strip()
         if excerpt:
             message += f" It said: {excerpt}"
     failure = ToolCallFailed(
