@@ -265,7 +265,7 @@ MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("MEMORY_EXACT_SEARCH_MAX_ROWS", 2000)
 MEMORY_EXACT_SEARCH_MAX_SHARE = env_float("MEMORY_EXACT_SEARCH_MAX_SHARE", 0.02)
 MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
 DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
-# Background jobs (Django's Tasks API; docs/decisions/0030-background-jobs-django-tasks.md). The
+# Background jobs (Django's Tasks API; docs/decisions/0022-background-jobs-django-tasks.md). The
 # database backend needs no other service; TASKS_BACKEND=django_tasks_rq.RQBackend: RQ/Redis.
 TASKS = {
     "default": {
