@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import types
 
 import pytest
 from django.core.management import call_command
@@ -171,7 +172,9 @@ def test_slow_memory_times_out_and_the_turn_goes_on(
     settings.RUNTIME_MEMORY_TIMEOUT_SECONDS = 0.05
 
     async def memory_hangs(**kwargs):
-        await asyncio.sleep(30)
+        await asyncio.sleep(30)  # cancelled by the timeout; without one the turn waits and
+        late = {"id": 1, "tier": "short", "text": "too late", "score": None}  # uses this
+        return types.SimpleNamespace(items=[late])
 
     monkeypatch.setattr("daarion.runtime.turn.memory_query", memory_hangs)
     response = _respond(client, internal_headers, "Hello there", channel="chan-slow")
