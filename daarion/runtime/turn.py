@@ -2,12 +2,16 @@
 
 Every step but the LLM call degrades instead of failing: without memory the agent answers without
 context (and says so in `degraded`), a failing tool's error is fed back to the model as the tool's
-result, and a failed memory write is reported, not raised. If the LLM gateway fails, the user's
-message is still stored so nothing is lost, and the gateway's error is raised to the caller.
+result, and a failed memory write is reported, not raised. A memory query slower than
+RUNTIME_MEMORY_TIMEOUT_SECONDS counts as unavailable. If the LLM gateway fails, the user's message
+is still stored so nothing is lost, and the gateway's error is raised to the caller with
+`degraded` (always holding "llm"; "memory_store" when the message could not be kept) and
+`message_stored` added to its body.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -19,7 +23,7 @@ import orjson
 from django.conf import settings
 
 from daarion.agents.access import agent_access_acheck
-from daarion.common.errors import BadRequest
+from daarion.common.errors import ApiError, BadRequest
 from daarion.runtime.types import ToolCallRecord, TurnEvent, TurnResult, TurnUsage
 from llm import gateway
 from llm.models import ProviderKind
@@ -144,15 +148,21 @@ async def agent_respond(
     step = time.perf_counter()
     memories: list[dict[str, Any]] = []
     try:
-        found = await memory_query(
-            agent_id=agent_id,
-            microdao_id=microdao_id,
-            query=message,
-            limit=settings.RUNTIME_MEMORY_LIMIT,
-            channel_id=channel_id,
-        )
+        # A slow memory must not hold the whole turn: past the timeout, answer without it.
+        async with asyncio.timeout(settings.RUNTIME_MEMORY_TIMEOUT_SECONDS):
+            found = await memory_query(
+                agent_id=agent_id,
+                microdao_id=microdao_id,
+                query=message,
+                limit=settings.RUNTIME_MEMORY_LIMIT,
+                channel_id=channel_id,
+            )
         memories = [_memory_item_dict(item) for item in found.items]
         notify(TurnEvent("memories", {"items": memories}))
+    except TimeoutError:
+        logger.warning("memory query timed out for %s; answering without memory", agent_id)
+        degraded.append("memory")
+        notify(TurnEvent("degraded", {"step": "memory"}))
     except Exception:
         logger.warning(
             "memory query failed for %s; answering without memory", agent_id, exc_info=True
@@ -192,7 +202,7 @@ async def agent_respond(
             request_id=request_id,
             notify=notify,
         )
-    except Exception:
+    except Exception as exc:
         # The LLM failed: keep the user's message (nothing is lost), then report the error.
         await _store_exchange(
             agent_id=agent_id,
@@ -204,6 +214,14 @@ async def agent_respond(
             records=records,
             degraded=degraded,
         )
+        degraded.append("llm")
+        if isinstance(exc, ApiError):
+            # The caller learns what else failed and whether its message was kept.
+            exc.details = {
+                **exc.details,
+                "degraded": list(degraded),
+                "message_stored": "memory_store" not in degraded,
+            }
         raise
     timing["llm_and_tools"] = _elapsed_ms(step)
     notify(TurnEvent("reply", {"text": reply}))

@@ -4,6 +4,12 @@
 DEMO_PROJECTS_SERVICE is on, which defaults to DEBUG), so projects.list, task.create and
 followup.create answer with demo/projects.json instead of a connection error. State lives in this
 process and resets on restart. Production points PROJECTS_SERVICE_URL at the real service.
+
+Toolcore's HTTP executor names the calling agent's microDAO in `X-DAARION-MicroDAO-ID`; when that
+header is present the service shows and writes only that microDAO's projects, whatever the tool
+arguments say (an agent must not reach another microDAO's projects by naming it; a missing
+`microdao_id` argument means the header's). Direct callers without the header keep the old
+behaviour (the `microdao_id` query parameter decides).
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ def _projects() -> list[dict]:
     return _state["projects"]
 
 
+def _caller_microdao(request: HttpRequest) -> str | None:
+    return request.headers.get("X-DAARION-MicroDAO-ID")
+
+
+def _visible(project: dict, caller: str | None) -> bool:
+    return caller is None or project["microdao_id"] == caller
+
+
 def _body(request: HttpRequest) -> dict | JsonResponse:
     try:
         body = orjson.loads(request.body or b"{}")
@@ -55,7 +69,13 @@ def _summary(project: dict) -> dict:
 
 @require_GET
 def projects_list(request: HttpRequest) -> JsonResponse:
+    caller = _caller_microdao(request)
     microdao_id = request.GET.get("microdao_id", "")
+    if caller is not None:
+        # The header bounds the argument: naming another microDAO shows nothing.
+        microdao_id = microdao_id or caller
+        if microdao_id != caller:
+            return JsonResponse({"projects": []})
     query = request.GET.get("query", "").strip().lower()
     try:
         limit = max(1, min(50, int(request.GET.get("limit", "20"))))
@@ -77,7 +97,10 @@ def task_create(request: HttpRequest, project_id: str) -> JsonResponse:
     if isinstance(body, JsonResponse):
         return body
     with _lock:
-        project = next((p for p in _projects() if p["id"] == project_id), None)
+        caller = _caller_microdao(request)
+        project = next(
+            (p for p in _projects() if p["id"] == project_id and _visible(p, caller)), None
+        )
         if project is None:
             return JsonResponse({"detail": f"no project {project_id}"}, status=404)
         now = timezone.now().isoformat()
@@ -99,6 +122,12 @@ def followup_create(request: HttpRequest) -> JsonResponse:
     body = _body(request)
     if isinstance(body, JsonResponse):
         return body
+    caller = _caller_microdao(request)
+    if caller is not None and body.get("project_id") is not None:
+        with _lock:
+            known = any(p["id"] == body["project_id"] and _visible(p, caller) for p in _projects())
+        if not known:
+            return JsonResponse({"detail": f"no project {body['project_id']}"}, status=404)
     followup = {
         "id": f"f-{uuid.uuid4().hex[:6]}",
         **{k: body.get(k) for k in ("project_id", "task_id", "text", "due_at")},

@@ -307,6 +307,8 @@ DAARION_READINESS_CHECKS += ["toolcore.health.check_tools"]
 # --- runtime: the reference agent turn (its own settings go in this section) -----------------
 RUNTIME_MAX_TOOL_ROUNDS = env_int("RUNTIME_MAX_TOOL_ROUNDS", 4)
 RUNTIME_MEMORY_LIMIT = env_int("RUNTIME_MEMORY_LIMIT", 8)
+# Seconds the turn waits for the memory query before answering without memory.
+RUNTIME_MEMORY_TIMEOUT_SECONDS = env_float("RUNTIME_MEMORY_TIMEOUT_SECONDS", 2.0)
 # Serve the demo's stand-in projects service at /demo/projects-service/ (`make run` points
 # PROJECTS_SERVICE_URL there). Off in production unless asked for.
 DEMO_PROJECTS_SERVICE = env_bool("DEMO_PROJECTS_SERVICE", DEBUG)

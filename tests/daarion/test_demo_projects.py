@@ -64,3 +64,50 @@ def test_bad_bodies_are_400(client):
     )
     assert response.status_code == 400
     assert client.get("/demo/projects-service/projects?limit=abc").status_code == 400
+
+
+def _scoped(client, microdao_id: str, method: str, url: str, body: dict | None = None):
+    headers = {"X-DAARION-MicroDAO-ID": microdao_id}
+    if method == "get":
+        return client.get(f"/demo/projects-service/{url}", headers=headers)
+    return client.post(
+        f"/demo/projects-service/{url}",
+        body or {},
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def test_toolcore_header_keeps_agents_out_of_other_microdaos(demo_registry):
+    # hand Project X to another microDAO: sofia (microdao:daarion) must no longer reach it,
+    # whatever she names in the arguments
+    demo_projects._projects()[0]["microdao_id"] = "microdao:other"
+    listed = _call("projects.list", {"microdao_id": "microdao:other"})
+    assert listed.ok and listed.result == {"projects": []}
+    own = _call("projects.list", {"microdao_id": "microdao:daarion"})
+    assert [p["id"] for p in own.result["projects"]] == ["proj-phase3"]
+    created = _call("task.create", {"project_id": "proj-x", "title": "Sneak in"})
+    assert not created.ok and created.error.type == "upstream_error"
+    assert "Sneak in" not in [t["title"] for t in demo_projects._projects()[0]["tasks"]]
+
+
+def test_header_bounds_list_and_writes(client, demo_registry):
+    own = _scoped(client, "microdao:daarion", "get", "projects")
+    assert [p["id"] for p in own.json()["projects"]] == ["proj-x", "proj-phase3"]
+    # naming another microDAO under the header shows nothing
+    other = _scoped(client, "microdao:daarion", "get", "projects?microdao_id=microdao:other")
+    assert other.json() == {"projects": []}
+    # an unknown microDAO sees none and cannot write to another's project
+    assert _scoped(client, "microdao:unknown", "get", "projects").json() == {"projects": []}
+    denied = _scoped(client, "microdao:unknown", "post", "projects/proj-x/tasks", {"title": "x"})
+    assert denied.status_code == 404
+    followup = {"project_id": "proj-x", "text": "ping"}
+    assert _scoped(client, "microdao:unknown", "post", "followups", followup).status_code == 404
+    # the owner can
+    created = _scoped(client, "microdao:daarion", "post", "projects/proj-x/tasks", {"title": "y"})
+    assert created.status_code == 201
+    assert _scoped(client, "microdao:daarion", "post", "followups", followup).status_code == 201
+    # without the header, direct callers keep today's behaviour
+    plain = client.get("/demo/projects-service/projects?microdao_id=microdao:daarion")
+    assert len(plain.json()["projects"]) == 2
+    assert client.get("/demo/projects-service/projects").json() == {"projects": []}

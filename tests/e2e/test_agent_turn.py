@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import types
 
 import pytest
 from django.core.management import call_command
@@ -119,11 +121,70 @@ def test_llm_outage_is_502_and_the_message_is_kept(
     scripted_llm.down = True
     response = _respond(client, internal_headers, "Is anyone there?", channel="chan-down")
     assert response.status_code == 502
-    assert response.json()["error"]["type"] == "upstream_error"
+    error = response.json()["error"]
+    assert error["type"] == "upstream_error"
+    assert error["degraded"] == ["llm"]
+    assert error["message_stored"] is True
     kept = Memory.objects.filter(agent_id="agent:sofia", channel_id="chan-down")
     assert [memory.text for memory in kept] == ["User: Is anyone there?"]
     usage_flush()
     assert UsageLog.objects.filter(agent_id="agent:sofia", status="error").count() == 1
+
+
+def test_llm_and_memory_outage_says_the_message_was_not_kept(
+    client, internal_headers, sofia_world, scripted_llm, monkeypatch
+):
+    async def memory_down(**kwargs):
+        raise ConnectionError("memory store unreachable")
+
+    monkeypatch.setattr("daarion.runtime.turn.memory_query", memory_down)
+    monkeypatch.setattr("daarion.runtime.turn.memory_store", memory_down)
+    scripted_llm.down = True
+    response = _respond(client, internal_headers, "Anyone?", channel="chan-all-down")
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["type"] == "upstream_error"
+    assert error["degraded"] == ["memory", "memory_store", "llm"]
+    assert error["message_stored"] is False
+    assert not Memory.objects.filter(channel_id="chan-all-down").exists()
+
+
+def test_llm_down_with_memory_query_broken_still_keeps_the_message(
+    client, internal_headers, sofia_world, scripted_llm, monkeypatch
+):
+    async def query_down(**kwargs):
+        raise ConnectionError("memory index unreachable")
+
+    monkeypatch.setattr("daarion.runtime.turn.memory_query", query_down)
+    scripted_llm.down = True
+    response = _respond(client, internal_headers, "Still there?", channel="chan-half-down")
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["degraded"] == ["memory", "llm"]
+    assert error["message_stored"] is True
+    kept = Memory.objects.filter(agent_id="agent:sofia", channel_id="chan-half-down")
+    assert [memory.text for memory in kept] == ["User: Still there?"]
+
+
+def test_slow_memory_times_out_and_the_turn_goes_on(
+    client, internal_headers, sofia_world, monkeypatch, settings
+):
+    settings.RUNTIME_MEMORY_TIMEOUT_SECONDS = 0.05
+
+    async def memory_hangs(**kwargs):
+        await asyncio.sleep(30)  # cancelled by the timeout; without one the turn waits and
+        late = {"id": 1, "tier": "short", "text": "too late", "score": None}  # uses this
+        return types.SimpleNamespace(items=[late])
+
+    monkeypatch.setattr("daarion.runtime.turn.memory_query", memory_hangs)
+    response = _respond(client, internal_headers, "Hello there", channel="chan-slow")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["reply"] == "Noted."
+    assert body["degraded"] == ["memory"]
+    assert body["memories_used"] == []
+    # only the query timed out: the exchange is still remembered
+    assert Memory.objects.filter(agent_id="agent:sofia", channel_id="chan-slow").exists()
 
 
 @pytest.mark.parametrize(
