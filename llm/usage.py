@@ -438,7 +438,7 @@ def usage_flush(timeout: float = 30.0, *, spooled_ok: bool = False) -> bool:
 def usage_writer_disconnect() -> None:
     """Write what is queued, then close the writer's connections (tests, before dropping a DB)."""
     usage_writer.submit_task(_writer_connection.close)
-    usage_writer.submit_task(connection.close)
+    usage_writer.submit_task(lambda: connection.close())  # the writer thread's own connection
     usage_writer.flush()
 
 

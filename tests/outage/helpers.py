@@ -10,12 +10,14 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 
 from llm.usage import usage_writer_disconnect
+from llm.usage_lane import usage_lane_disconnect
 
 _NOWHERE = "/nonexistent/daarion-database-is-down"
 
 
 def _close_everywhere() -> None:
     usage_writer_disconnect()  # the usage writer's own connections
+    usage_lane_disconnect()  # and the event loops' usage lanes (an outage drops them too)
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
     connections.close_all()
 
