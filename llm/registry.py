@@ -2,7 +2,8 @@
 
 The hot path reads `registry_aget()` — a dictionary lookup once warm. Saving or deleting a
 provider, key, route or target invalidates the cache in this process (llm/signals.py); other
-processes reload within LLM_REGISTRY_CACHE_SECONDS.
+processes drop it when the shared registry stamp moves (daarion/common/registry_stamp.py), and
+reload within LLM_REGISTRY_CACHE_SECONDS at the latest.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.conf import settings
 from daarion.common.db import release_connection
 from daarion.common.process_state import register_reset
 from daarion.common.registry_cache import RegistryCache
+from daarion.common.registry_stamp import on_registry_change, registry_stamp_acheck
 from llm.models import ModelRoute, Provider, RouteKind
 from llm.types import ProviderInfo
 
@@ -138,6 +140,7 @@ def registry_get() -> Registry:
 
 async def registry_aget() -> Registry:
     global _refreshing
+    await registry_stamp_acheck()  # a change elsewhere drops the copies: the load below is sync
     cached = registry_cache.peek(_KEY)
     if cached is not None:
         return cached
@@ -154,6 +157,9 @@ def registry_invalidate() -> None:
     global _stale
     _stale = None
     registry_cache.invalidate()
+
+
+on_registry_change(registry_invalidate)  # a change in another process: no stale copy either
 
 
 __all__ = ["Registry", "RouteInfo", "RouteKind", "TargetInfo", "registry_aget"]

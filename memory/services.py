@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from daarion.common.errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
+from daarion.common.registry_stamp import registry_changed
 from memory.config import config_cache, embedding_config_aget, embedding_config_get
 from memory.embeddings import embed_texts, embedding_model_dimensions
 from memory.facts.services import memories_forget
@@ -336,6 +337,7 @@ def _pin_serving_model(*, microdao_ids: set[str], model: str) -> None:
         if not row.serving_model:
             MemorySettings.objects.filter(pk=row.pk, serving_model="").update(serving_model=model)
             config_cache.invalidate(microdao_id)
+            registry_changed()  # a bulk update sends no signal
 
 
 # --- delete ------------------------------------------------------------------------------------

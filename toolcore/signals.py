@@ -2,6 +2,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from daarion.common.registry_stamp import registry_changed
 from toolcore.models import Grant, McpServer, McpServerSecretHeader, Tool, ToolSecretHeader
 from toolcore.selectors import registry_cache
 
@@ -16,3 +17,4 @@ def _invalidate_registry(**kwargs) -> None:
     # request loaded before the commit is not kept.
     registry_cache.invalidate()
     transaction.on_commit(registry_cache.invalidate)
+    registry_changed()  # other processes, after commit

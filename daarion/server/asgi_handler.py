@@ -32,6 +32,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.urls import get_resolver, set_script_prefix
 
+from daarion.common.registry_stamp import registry_stamp_acheck
 from daarion.server.middleware import is_api_path
 
 _MAX_REMEMBERED_MATCHES = 256
@@ -66,6 +67,7 @@ class ApiFastASGIHandler(ASGIHandler):
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
+        await registry_stamp_acheck()  # a registry change in another process: reload first
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)

@@ -28,6 +28,7 @@ from daarion.agents.registry_file import (
     agents_registry_plan,
 )
 from daarion.common.registry_file import env_expand, unknown_keys
+from daarion.common.registry_stamp import registry_changed
 from llm.registry_file import (
     llm_registry_apply,
     llm_registry_export,
@@ -104,4 +105,5 @@ def registry_import(data: dict[str, Any], *, dry_run: bool = False) -> ImportSum
         agents_registry_apply(plan=agents)
         llm_registry_apply(plan=llm)
         tools_registry_apply(plan=tools)
+        registry_changed()  # even if no row signal fired: other processes reload after commit
     return summary

@@ -128,6 +128,12 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Registry changes reach every process through a shared stamp (Redis above, else a PostgreSQL
+# sequence) read at most this often per process (daarion/common/registry_stamp.py); a change is
+# used everywhere within this plus one read. A cache whose reload fails on a database error keeps
+# serving what it last loaded for at most REGISTRY_STALE_MAX_SECONDS.
+REGISTRY_STAMP_CHECK_SECONDS = env_float("REGISTRY_STAMP_CHECK_SECONDS", 0.5)
+REGISTRY_STALE_MAX_SECONDS = env_float("REGISTRY_STALE_MAX_SECONDS", 600.0)
 
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
