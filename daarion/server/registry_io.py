@@ -27,6 +27,7 @@ from daarion.agents.registry_file import (
     agents_registry_export,
     agents_registry_plan,
 )
+from daarion.common.input_rules import json_problem
 from daarion.common.registry_file import env_expand, unknown_keys
 from daarion.common.registry_stamp import registry_changed
 from llm.registry_file import (
@@ -72,9 +73,41 @@ def registry_load_yaml(text: str) -> dict[str, Any]:
     return data
 
 
+def _entry_label(row: Any) -> str:
+    if isinstance(row, dict):
+        for key in ("id", "name", "tool_id"):
+            value = row.get(key)
+            if isinstance(value, str):
+                return f" ({value!r})"
+    return ""
+
+
+def _unstorable_values(data: dict[str, Any]) -> list[str]:
+    """The input rules of the API and admin (daarion/common/input_rules.py): NUL, lone
+    surrogates and over-deep nesting, each named by section, entry and field path."""
+    problems = []
+    for key, value in data.items():
+        rows = value if key in SECTIONS and isinstance(value, list) else None
+        entries = enumerate(rows) if rows is not None else [(None, value)]
+        for i, row in entries:
+            where = f"{key}[{i}]{_entry_label(row)}" if i is not None else str(key)
+            found = json_problem(row)
+            if found is not None:
+                path, what = found
+                field = "" if path == "body" else f".{path}"
+                problems.append(f"{where}{field}: {what}")
+        found = json_problem(key)
+        if found is not None:
+            problems.append(f"{key!r}: section name {found[1]}")
+    return problems
+
+
 def registry_import(data: dict[str, Any], *, dry_run: bool = False) -> ImportSummary:
     """Validate `data` completely, then (unless `dry_run`) write it in one transaction."""
-    problems: list[str] = []
+    # First: a value the database would refuse must not reach the lookups of the planning below.
+    problems = _unstorable_values(data)
+    if problems:
+        raise RegistryError(problems)
     version = data.get("version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         problems.append(f"version: {version!r} is not supported (expected {FORMAT_VERSION})")
