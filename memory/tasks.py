@@ -1,9 +1,10 @@
 """Background jobs of memory on Django's Tasks API (database backend by default; see
-docs/decisions/0001-background-jobs.md). Workers: `manage.py db_worker --queue-name memory`
-(`make run` starts one). A job that fails because a provider is down re-enqueues itself with
-exponential backoff and then fails its own attempt, so each attempt and its traceback stay
-visible in admin (Tasks → Task results) beside the per-memory progress (Memory facts →
-Fact extractions).
+docs/decisions/0030-background-jobs-django-tasks.md). Workers: `manage.py db_worker
+--queue-name memory` (`make run` starts one). A job attempt that fails (a provider down, or any
+other exception) re-enqueues the job with exponential backoff, at most
+MEMORY_FACTS_MAX_ATTEMPTS attempts, and then fails its own attempt, so each attempt and its
+traceback stay visible in admin (Tasks → Task results) beside the per-memory progress (Memory
+facts → Fact extractions).
 """
 
 from __future__ import annotations
@@ -39,27 +40,6 @@ def _retry_at(attempt: int) -> dt.datetime:
 
 
 # --- fact extraction ---------------------------------------------------------------------------
-
-
-def facts_enqueue(*, memories: Sequence) -> None:
-    """On the write path, after the texts are committed: one job per store call, and only for
-    microDAOs with extraction on (one INSERT; off, nothing). Never raises: the memory is
-    stored either way, and `manage.py extract_facts --missing` queues what a failure missed."""
-    from memory.facts.config import facts_config_get
-
-    ids = [
-        memory.pk
-        for memory in memories
-        if memory.agent_id is not None
-        and memory.document_id is None
-        and facts_config_get(microdao_id=memory.microdao_id).enabled
-    ]
-    if not ids:
-        return
-    try:
-        facts_extract.enqueue(memory_ids=ids)
-    except Exception:  # a queue outage must not fail a store whose text is committed
-        logger.exception("could not queue fact extraction for memories %s", ids)
 
 
 def _record_failure(memory_ids: list[int], attempt: int, error: str, retry_at) -> None:

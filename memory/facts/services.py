@@ -285,7 +285,9 @@ def extraction_reset(*, memory_ids: Sequence[int]) -> None:
 
 
 def memories_missing_extraction(*, microdao_id: str | None = None) -> list[int]:
-    """Agent memories of microDAOs with extraction on that were never extracted nor queued."""
+    """Agent memories of microDAOs with extraction on that were never extracted and have no
+    job waiting: older memories, and "queued" ones whose job was lost (a non-database queue, or
+    a deleted job row). Pending ones are for `facts_pending_sweep`."""
     from datetime import timedelta
 
     from django_tasks_db.models import DBTaskResult
@@ -299,11 +301,17 @@ def memories_missing_extraction(*, microdao_id: str | None = None) -> list[int]:
     ).values_list("args_kwargs", flat=True)
     for args in waiting:
         queued.update(args.get("kwargs", {}).get("memory_ids", []))
-    memories = Memory.objects.filter(
-        agent__isnull=False,
-        document__isnull=True,
-        created_at__lt=timezone.now() - timedelta(minutes=1),  # a store may be queueing it now
-    ).exclude(pk__in=FactExtraction.objects.values("memory_id"))
+    from memory.models import FactsState
+
+    memories = (
+        Memory.objects.filter(
+            agent__isnull=False,
+            document__isnull=True,
+            created_at__lt=timezone.now() - timedelta(minutes=1),  # a store may be queueing it now
+        )
+        .exclude(facts_state=FactsState.PENDING)  # claimed by facts_pending_sweep (exactly once)
+        .exclude(pk__in=FactExtraction.objects.values("memory_id"))
+    )
     if microdao_id is not None:
         memories = memories.filter(microdao_id=microdao_id)
     enabled: dict[str, bool] = {}
