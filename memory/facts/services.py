@@ -293,7 +293,7 @@ def memories_missing_extraction(*, microdao_id: str | None = None) -> list[int]:
     from django_tasks_db.models import DBTaskResult
 
     from memory.facts.config import facts_config_get
-    from memory.facts.models import FactExtraction
+    from memory.facts.models import ExtractionStatus, FactExtraction
 
     queued: set[int] = set()
     waiting = DBTaskResult.objects.filter(
@@ -310,7 +310,17 @@ def memories_missing_extraction(*, microdao_id: str | None = None) -> list[int]:
             created_at__lt=timezone.now() - timedelta(minutes=1),  # a store may be queueing it now
         )
         .exclude(facts_state=FactsState.PENDING)  # claimed by facts_pending_sweep (exactly once)
-        .exclude(pk__in=FactExtraction.objects.values("memory_id"))
+        # Finished ones stay finished (`--memory ID` runs one again); "running"/"retrying" ones
+        # whose job is gone (a worker killed mid-job, a lost retry) are queued again.
+        .exclude(
+            pk__in=FactExtraction.objects.filter(
+                status__in=[
+                    ExtractionStatus.DONE,
+                    ExtractionStatus.SKIPPED,
+                    ExtractionStatus.FAILED,
+                ]
+            ).values("memory_id")
+        )
     )
     if microdao_id is not None:
         memories = memories.filter(microdao_id=microdao_id)
