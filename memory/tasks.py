@@ -212,6 +212,7 @@ async def memories_reindex_job(
             "embedded": report.embedded,
             "failed": report.failed,
             "switched": report.switched,
+            "facts_embedded": report.facts_embedded,
         }
 
     return await _run_retrying(memories_reindex_job, kwargs, attempt, run)
