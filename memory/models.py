@@ -42,6 +42,15 @@ class Kind(models.TextChoices):
     CHANNEL_CONTEXT = "channel-context", "channel context"
 
 
+class FactsState(models.TextChoices):
+    """Where a memory is in fact extraction (memory/facts/dispatch.py)."""
+
+    NONE = "", "not extracted (extraction off, or knowledge)"
+    PENDING = "pending", "to be queued"
+    QUEUED = "queued", "queued"
+    DONE = "done", "done"
+
+
 class Memory(models.Model):
     id = models.BigAutoField(primary_key=True)
     microdao = models.ForeignKey(MicroDAO, on_delete=models.CASCADE, related_name="memories")
@@ -70,6 +79,11 @@ class Memory(models.Model):
     )
     chunk_index = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Set by the store's own INSERT when extraction is on (no extra statement on the write path);
+    # a background thread then claims it and queues the job (memory/facts/dispatch.py).
+    facts_state = models.CharField(
+        max_length=8, choices=FactsState.choices, default=FactsState.NONE, blank=True
+    )
 
     class Meta:
         verbose_name_plural = "memories"
@@ -81,6 +95,11 @@ class Memory(models.Model):
             ),
             models.Index(fields=["microdao", "agent", "tier"], name="memory_tenant"),
             models.Index(fields=["id"], name="memory_pending", condition=Q(embedding_pending=True)),
+            models.Index(
+                fields=["created_at"],
+                name="memory_facts_pending",
+                condition=Q(facts_state="pending"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

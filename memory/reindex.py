@@ -22,6 +22,11 @@ from daarion.agents.models import MicroDAO
 from daarion.common.errors import BadRequest, NotFound
 from memory.config import embedding_config_get
 from memory.embeddings import embedding_model_dimensions
+from memory.facts.reindex import (
+    fact_embeddings_prune,
+    facts_missing_vector_count,
+    facts_reembed,
+)
 from memory.models import EmbeddingSpace, Memory, MemoryEmbedding, ReindexJob
 from memory.services import (
     MemoryRef,
@@ -42,6 +47,9 @@ class ReindexReport:
     switched: dict[str, str] = field(default_factory=dict)  # microDAO → model now serving
     waiting: dict[str, tuple[str, int]] = field(default_factory=dict)  # → (model, missing)
     errors: dict[str, str] = field(default_factory=dict)  # model → its last embedding error
+    facts_embedded: int = 0  # fact vectors written (memory/facts/reindex.py)
+    facts_failed: int = 0
+    facts_waiting: dict[str, int] = field(default_factory=dict)  # microDAO → facts lacking it
 
     @property
     def all_failed(self) -> bool:
@@ -143,8 +151,14 @@ def _finish(job: ReindexJob, microdaos: list[str], report: ReindexReport) -> Non
         if not config.switching:
             continue
         missing = missing_count(microdao_id=microdao_id, model=config.desired_model)
+        facts_missing = facts_missing_vector_count(
+            microdao_id=microdao_id, model=config.desired_model
+        )
         if missing:
             report.waiting[microdao_id] = (config.desired_model, missing)
+        if facts_missing:
+            report.facts_waiting[microdao_id] = facts_missing
+        if missing or facts_missing:  # facts would lose their vector side after the switch
             continue
         space = EmbeddingSpace.objects.filter(pk=config.desired_model).first()
         if space is not None:
@@ -192,16 +206,34 @@ async def memories_reindex(
         )
         if on_batch:
             on_batch(len(batch))
+    # The facts of the scope, with the same models (a switch waits for them as well).
+    for fact_microdao in microdaos:
+        models = await sync_to_async(_models_for)(job, fact_microdao)
+        written, failed = await facts_reembed(
+            microdao_id=fact_microdao,
+            agent_id=job.agent_id or None,
+            models=models,
+            only_missing=job.pending_only or bool(job.target_model),
+            failures=report.errors,
+        )
+        report.facts_embedded += written
+        report.facts_failed += failed
     await sync_to_async(_finish)(job, microdaos, report)
     return report
 
 
 def embeddings_prune() -> int:
-    """Delete vectors of models no microDAO serves or is switching to."""
+    """Delete vectors (of memories and facts) of models no microDAO serves or is switching to."""
     keep = Q(pk__in=[])
     microdaos = MemoryEmbedding.objects.order_by().values_list("microdao_id", flat=True).distinct()
     for microdao_id in microdaos:
         config = embedding_config_get(microdao_id=microdao_id)
         keep |= Q(microdao_id=microdao_id, model__in=set(config.write_models))
     deleted, _ = MemoryEmbedding.objects.exclude(keep).delete()
-    return deleted
+    from memory.facts.models import Fact
+
+    keep_facts = {
+        microdao_id: set(embedding_config_get(microdao_id=microdao_id).write_models)
+        for microdao_id in Fact.objects.order_by().values_list("microdao_id", flat=True).distinct()
+    }
+    return deleted + fact_embeddings_prune(keep_facts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,12 +15,14 @@ from daarion.common.errors import ApiError, BadRequest, Conflict, NotFound, Payl
 from daarion.common.registry_stamp import registry_changed
 from memory.config import config_cache, embedding_config_aget, embedding_config_get
 from memory.embeddings import embed_texts, embedding_model_dimensions
+from memory.facts.config import facts_config_get
+from memory.facts.dispatch import facts_dispatch_submit
 from memory.facts.services import memories_forget
-from memory.models import Kind, Memory, MemoryEmbedding, MemorySettings, Tier
+from memory.models import FactsState, Kind, Memory, MemoryEmbedding, MemorySettings, Tier
 from memory.search import vector_literal
 from memory.selectors import memory_get_in_scope
 from memory.spaces import embedding_space_ensure, validate_model_name
-from memory.tasks import embed_pending_enqueue, facts_enqueue
+from memory.tasks import embed_pending_enqueue
 from memory.types import MemoryStoreResult, TenantScope
 from memory.validation import clean_text, tenant_scope_aget, tenant_scope_get
 
@@ -165,19 +166,16 @@ async def memory_store_many(
     memories = [_new_memory(scope, item) for item in items]
     saved = await sync_to_async(_memories_insert)(memories=memories)
     to_embed = [MemoryRef.of(memory) for memory, _ in saved if memory.embedding_pending]
-    # Fact extraction is queued while the embedding call runs, so the store waits for the
-    # slower of the two, not for both (docs/memory-facts.md).
-    enqueue = sync_to_async(facts_enqueue)(memories=[m for m, created in saved if created])
     # New ones, and retries of stores whose embedding failed: try (again) now.
-    if to_embed:
-        embedded, _ = await asyncio.gather(
-            memories_embed(memories=to_embed, agent_id=agent_id), enqueue
-        )
-    else:
-        embedded = set()
-        await enqueue
+    embedded = await memories_embed(memories=to_embed, agent_id=agent_id) if to_embed else set()
     if still_pending := [memory.id for memory in to_embed if memory.id not in embedded]:
         await sync_to_async(embed_pending_enqueue)(memory_ids=still_pending)  # retried by a worker
+    # Fact extraction: the INSERT above marked these memories pending; a background thread
+    # queues their job after this returns (memory/facts/dispatch.py), so the write path pays
+    # no extra statement, and a crash in between leaves them pending for the sweep.
+    facts_dispatch_submit(
+        [m.pk for m, created in saved if created and m.facts_state == FactsState.PENDING]
+    )
     return [
         MemoryStoreResult(
             ids=[str(memory.pk)],
@@ -189,7 +187,13 @@ async def memory_store_many(
 
 
 def _memories_insert(*, memories: list[Memory]) -> list[tuple[Memory, bool]]:
-    """Commit the texts (one transaction); an idempotency key seen before returns that row."""
+    """Commit the texts (one transaction); an idempotency key seen before returns that row.
+
+    Memories to extract facts from are marked `facts_state = pending` in this same INSERT."""
+    if memories and facts_config_get(microdao_id=memories[0].microdao_id).enabled:
+        for memory in memories:
+            if memory.agent_id is not None and memory.document_id is None:
+                memory.facts_state = FactsState.PENDING
     try:
         with transaction.atomic():
             Memory.objects.bulk_create(memories)

@@ -1,17 +1,20 @@
 """Background jobs of memory on Django's Tasks API (database backend by default; see
-docs/decisions/0001-background-jobs.md). Workers: `manage.py db_worker --queue-name memory`
-(`make run` starts one). A job that fails because a provider is down re-enqueues itself with
-exponential backoff and then fails its own attempt, so each attempt and its traceback stay
-visible in admin (Tasks → Task results) beside the per-memory progress (Memory facts →
-Fact extractions).
+docs/decisions/0030-background-jobs-django-tasks.md). Workers: `manage.py db_worker
+--queue-name memory` (`make run` starts one). A job attempt that fails (a provider down, or any
+other exception) re-enqueues the job with exponential backoff, at most
+MEMORY_FACTS_MAX_ATTEMPTS attempts, and then fails its own attempt, so each attempt and its
+traceback stay visible in admin (Tasks → Task results) beside the per-memory progress (Memory
+facts → Fact extractions).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -41,27 +44,6 @@ def _retry_at(attempt: int) -> dt.datetime:
 # --- fact extraction ---------------------------------------------------------------------------
 
 
-def facts_enqueue(*, memories: Sequence) -> None:
-    """On the write path, after the texts are committed: one job per store call, and only for
-    microDAOs with extraction on (one INSERT; off, nothing). Never raises: the memory is
-    stored either way, and `manage.py extract_facts --missing` queues what a failure missed."""
-    from memory.facts.config import facts_config_get
-
-    ids = [
-        memory.pk
-        for memory in memories
-        if memory.agent_id is not None
-        and memory.document_id is None
-        and facts_config_get(microdao_id=memory.microdao_id).enabled
-    ]
-    if not ids:
-        return
-    try:
-        facts_extract.enqueue(memory_ids=ids)
-    except Exception:  # a queue outage must not fail a store whose text is committed
-        logger.exception("could not queue fact extraction for memories %s", ids)
-
-
 def _record_failure(memory_ids: list[int], attempt: int, error: str, retry_at) -> None:
     from memory.facts.models import ExtractionStatus, FactExtraction
     from memory.models import Memory
@@ -79,36 +61,85 @@ def _record_failure(memory_ids: list[int], attempt: int, error: str, retry_at) -
         )
 
 
+def _connection_reset() -> None:
+    """After an unexpected exception: drop a connection a database error left unusable (the
+    worker's next statements, e.g. the retry's INSERT, then reconnect)."""
+    from django.db import connection
+
+    if connection.in_atomic_block:
+        return
+    connection.close_if_unusable_or_obsolete()
+    if connection.connection is not None and connection.connection.info.transaction_status:
+        connection.close()  # a failed statement outside atomic left the session mid-transaction
+
+
+async def _retry_or_fail(job, kwargs: dict, attempt: int) -> dt.datetime | None:
+    """Re-enqueue `job` with backoff while attempts are left; the retry's time (None: no more)."""
+    if attempt >= int(settings.MEMORY_FACTS_MAX_ATTEMPTS):
+        return None
+    retry_at = _retry_at(attempt)
+    await job.using(run_after=retry_at).aenqueue(**kwargs, attempt=attempt + 1)
+    return retry_at
+
+
+def _when(retry_at: dt.datetime | None) -> str:
+    return f"retry at {retry_at:%H:%M:%S} UTC" if retry_at else "no retries left"
+
+
+def _memory_timeout() -> float:
+    return float(settings.MEMORY_FACTS_MEMORY_TIMEOUT_SECONDS)
+
+
+async def _run_retrying(job, kwargs: dict, attempt: int, run: Callable[[], Awaitable[dict]]):
+    """Run a whole job; any exception re-enqueues it with backoff (bounded) and fails this
+    attempt visibly (JobRetry chained to the cause: its traceback is in admin)."""
+    try:
+        return await run()
+    except JobRetry:
+        raise
+    except Exception as exc:
+        logger.exception("%s failed (attempt %d)", job.name, attempt)
+        await sync_to_async(_connection_reset)()
+        retry_at = await _retry_or_fail(job, kwargs, attempt)
+        raise JobRetry(
+            f"attempt {attempt} failed ({_when(retry_at)}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 @task(queue_name=QUEUE)
 async def facts_extract(memory_ids: list[int], attempt: int = 1) -> dict:
-    """Extract facts from `memory_ids`; the ones whose model call failed are retried later."""
+    """Extract facts from `memory_ids`. A memory whose extraction raised anything — the gateway
+    down, a database error, a bug, a timeout — is retried later with backoff (bounded), and its
+    FactExtraction row says "retrying" / "failed" with the error, never "running"."""
     from memory.facts.extraction import MalformedReply
     from memory.facts.pipeline import memory_facts_extract
 
     totals = {"added": 0, "duplicates": 0, "superseded": 0}
     failed: list[int] = []
     errors: list[str] = []
+    first: Exception | None = None
     for memory_id in memory_ids:
         try:
-            outcome = await memory_facts_extract(memory_id=memory_id, attempt=attempt)
-        except (ApiError, MalformedReply) as exc:
+            async with asyncio.timeout(_memory_timeout()):
+                outcome = await memory_facts_extract(memory_id=memory_id, attempt=attempt)
+        except Exception as exc:
+            if not isinstance(exc, ApiError | MalformedReply):
+                logger.exception("fact extraction of memory %s failed", memory_id)
+                await sync_to_async(_connection_reset)()
             failed.append(memory_id)
             errors.append(f"memory {memory_id}: {type(exc).__name__}: {exc}")
+            first = first or exc
             continue
         totals["added"] += outcome.added
         totals["duplicates"] += outcome.duplicates
         totals["superseded"] += outcome.superseded
     if not failed:
         return totals
-    retry_at = None
-    if attempt < int(settings.MEMORY_FACTS_MAX_ATTEMPTS):
-        retry_at = _retry_at(attempt)
-        await facts_extract.using(run_after=retry_at).aenqueue(
-            memory_ids=failed, attempt=attempt + 1
-        )
+    retry_at = await _retry_or_fail(facts_extract, {"memory_ids": failed}, attempt)
     await sync_to_async(_record_failure)(failed, attempt, "; ".join(errors), retry_at)
-    when = f"retry at {retry_at:%H:%M:%S} UTC" if retry_at else "no retries left"
-    raise JobRetry(f"{len(failed)} of {len(memory_ids)} memories failed ({when}): {errors[0]}")
+    raise JobRetry(
+        f"{len(failed)} of {len(memory_ids)} memories failed ({_when(retry_at)}): {errors[0]}"
+    ) from first
 
 
 # --- embeddings, reindex, knowledge ------------------------------------------------------------
@@ -123,6 +154,13 @@ def embed_pending_enqueue(*, memory_ids: Sequence[int]) -> None:
 @task(queue_name=QUEUE)
 async def memories_embed_pending(memory_ids: list[int], attempt: int = 1) -> dict:
     """Finish embeddings a store could not make (provider down), with backoff."""
+    kwargs = {"memory_ids": memory_ids}
+    return await _run_retrying(
+        memories_embed_pending, kwargs, attempt, lambda: _embed_pending(memory_ids, attempt)
+    )
+
+
+async def _embed_pending(memory_ids: list[int], attempt: int) -> dict:
     from memory.models import Memory
     from memory.services import MemoryRef, memories_embed
 
@@ -152,39 +190,54 @@ async def memories_reindex_job(
     pending_only: bool = False,
     model: str | None = None,
     batch_size: int = 256,
+    attempt: int = 1,
 ) -> dict:
-    """`reindex_memories --background`: progress is the ReindexJob row (cursor, counts)."""
+    """`reindex_memories --background`: progress is the ReindexJob row (cursor, counts); a
+    retry after a failure resumes that row from its cursor."""
     from memory.reindex import memories_reindex
 
-    report = await memories_reindex(
-        microdao_id=microdao_id,
-        agent_id=agent_id,
-        pending_only=pending_only,
-        model=model,
-        batch_size=batch_size,
-    )
-    return {
-        "reindex_job": report.job_id,
-        "total": report.total,
-        "embedded": report.embedded,
-        "failed": report.failed,
-        "switched": report.switched,
+    kwargs: dict[str, Any] = {
+        "microdao_id": microdao_id,
+        "agent_id": agent_id,
+        "pending_only": pending_only,
+        "model": model,
+        "batch_size": batch_size,
     }
+
+    async def run() -> dict:
+        report = await memories_reindex(**kwargs)
+        return {
+            "reindex_job": report.job_id,
+            "total": report.total,
+            "embedded": report.embedded,
+            "failed": report.failed,
+            "switched": report.switched,
+            "facts_embedded": report.facts_embedded,
+        }
+
+    return await _run_retrying(memories_reindex_job, kwargs, attempt, run)
 
 
 @task(queue_name=QUEUE)
-async def kb_ingest_job(root: str, microdao_id: str, agent_id: str | None = None) -> dict:
-    """`ingest_kb --background`: a folder of Markdown/text files as long-term knowledge."""
+async def kb_ingest_job(
+    root: str, microdao_id: str, agent_id: str | None = None, attempt: int = 1
+) -> dict:
+    """`ingest_kb --background`: a folder of Markdown/text files as long-term knowledge
+    (idempotent: a retry skips the files already ingested unchanged)."""
     from pathlib import Path
 
     from memory.knowledge import kb_ingest_folder
 
-    report = await kb_ingest_folder(root=Path(root), microdao_id=microdao_id, agent_id=agent_id)
-    return {
-        "added": report.added,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "removed": report.removed,
-        "chunks": report.chunks,
-        "pending_embedding": report.pending_embedding,
-    }
+    async def run() -> dict:
+        report = await kb_ingest_folder(root=Path(root), microdao_id=microdao_id, agent_id=agent_id)
+        return {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "removed": report.removed,
+            "chunks": report.chunks,
+            "pending_embedding": report.pending_embedding,
+        }
+
+    kwargs = {"root": root, "microdao_id": microdao_id, "agent_id": agent_id}
+    return await _run_retrying(kb_ingest_job, kwargs, attempt, run)

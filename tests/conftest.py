@@ -69,7 +69,9 @@ def _close_async_thread_connections(django_db_setup, django_db_blocker):
 
     from llm.usage import usage_writer_disconnect
     from llm.usage_lane import usage_lane_disconnect
+    from memory.facts.dispatch import facts_dispatch_disconnect
 
     usage_writer_disconnect()
     usage_lane_disconnect()
+    facts_dispatch_disconnect()
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)

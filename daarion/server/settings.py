@@ -283,6 +283,13 @@ TASKS = {
 MEMORY_FACTS_ROUTE = env_str("MEMORY_FACTS_ROUTE", "memory-extract")
 MEMORY_FACTS_MAX_ATTEMPTS = env_int("MEMORY_FACTS_MAX_ATTEMPTS", 6)
 MEMORY_FACTS_BACKOFF_SECONDS = env_float("MEMORY_FACTS_BACKOFF_SECONDS", 10.0)
+# One memory's extraction may take this long; then it counts as failed and is retried.
+MEMORY_FACTS_MEMORY_TIMEOUT_SECONDS = env_float("MEMORY_FACTS_MEMORY_TIMEOUT_SECONDS", 300.0)
+# Stores mark memories pending; a thread queues them after the store returns. Memories left
+# pending longer than the grace (a crash in between) are queued by the sweep every server
+# process runs (and by `extract_facts --missing`).
+MEMORY_FACTS_SWEEP_SECONDS = env_float("MEMORY_FACTS_SWEEP_SECONDS", 300.0)
+MEMORY_FACTS_SWEEP_GRACE_SECONDS = env_float("MEMORY_FACTS_SWEEP_GRACE_SECONDS", 60.0)
 MEMORY_FACTS_CANDIDATES = env_int("MEMORY_FACTS_CANDIDATES", 5)
 MEMORY_FACTS_MAX_DISTANCE = env_float("MEMORY_FACTS_MAX_DISTANCE", 0.6)
 

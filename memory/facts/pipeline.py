@@ -35,7 +35,7 @@ from memory.facts.models import (
 )
 from memory.facts.normalize import normalize_subject, text_hash
 from memory.facts.services import Vector, fact_add, fact_current_by_hash, fact_restate
-from memory.models import Memory
+from memory.models import FactsState, Memory
 from memory.search import vector_literal
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def _extraction_save(job: FactExtraction, outcome: Outcome, attempts: int) -> No
     job.last_error = ""
     job.next_attempt_at = None
     job.save()
+    Memory.objects.filter(pk=job.memory_id).update(facts_state=FactsState.DONE)
 
 
 async def fact_integrate(

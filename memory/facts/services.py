@@ -285,13 +285,15 @@ def extraction_reset(*, memory_ids: Sequence[int]) -> None:
 
 
 def memories_missing_extraction(*, microdao_id: str | None = None) -> list[int]:
-    """Agent memories of microDAOs with extraction on that were never extracted nor queued."""
+    """Agent memories of microDAOs with extraction on that were never extracted and have no
+    job waiting: older memories, and "queued" ones whose job was lost (a non-database queue, or
+    a deleted job row). Pending ones are for `facts_pending_sweep`."""
     from datetime import timedelta
 
     from django_tasks_db.models import DBTaskResult
 
     from memory.facts.config import facts_config_get
-    from memory.facts.models import FactExtraction
+    from memory.facts.models import ExtractionStatus, FactExtraction
 
     queued: set[int] = set()
     waiting = DBTaskResult.objects.filter(
@@ -299,11 +301,27 @@ def memories_missing_extraction(*, microdao_id: str | None = None) -> list[int]:
     ).values_list("args_kwargs", flat=True)
     for args in waiting:
         queued.update(args.get("kwargs", {}).get("memory_ids", []))
-    memories = Memory.objects.filter(
-        agent__isnull=False,
-        document__isnull=True,
-        created_at__lt=timezone.now() - timedelta(minutes=1),  # a store may be queueing it now
-    ).exclude(pk__in=FactExtraction.objects.values("memory_id"))
+    from memory.models import FactsState
+
+    memories = (
+        Memory.objects.filter(
+            agent__isnull=False,
+            document__isnull=True,
+            created_at__lt=timezone.now() - timedelta(minutes=1),  # a store may be queueing it now
+        )
+        .exclude(facts_state=FactsState.PENDING)  # claimed by facts_pending_sweep (exactly once)
+        # Finished ones stay finished (`--memory ID` runs one again); "running"/"retrying" ones
+        # whose job is gone (a worker killed mid-job, a lost retry) are queued again.
+        .exclude(
+            pk__in=FactExtraction.objects.filter(
+                status__in=[
+                    ExtractionStatus.DONE,
+                    ExtractionStatus.SKIPPED,
+                    ExtractionStatus.FAILED,
+                ]
+            ).values("memory_id")
+        )
+    )
     if microdao_id is not None:
         memories = memories.filter(microdao_id=microdao_id)
     enabled: dict[str, bool] = {}

@@ -72,12 +72,20 @@ class Command(BaseCommand):
             f"{verb} reindex job #{report.job_id}: {report.total} memories to do, "
             f"{report.embedded} embedded, {report.failed} failed (still pending or unchanged)."
         )
+        self.stdout.write(
+            f"Fact vectors: {report.facts_embedded} embedded, {report.facts_failed} failed."
+        )
         for microdao_id, model in sorted(report.switched.items()):
             self.stdout.write(f"{microdao_id}: queries now use {model}.")
         for microdao_id, (model, missing) in sorted(report.waiting.items()):
             self.stdout.write(
                 f"{microdao_id}: {missing} memories still lack a {model} vector; queries keep "
                 "the current model (run again to finish)."
+            )
+        for microdao_id, missing in sorted(report.facts_waiting.items()):
+            self.stdout.write(
+                f"{microdao_id}: {missing} facts still lack a vector of the new model; queries "
+                "keep the current model (run again to finish)."
             )
         if report.all_failed:
             # Every vector failed: rerunning will not help (a route whose dimensions do not

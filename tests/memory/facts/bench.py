@@ -11,6 +11,7 @@ from django.conf import settings
 from django_tasks_db.models import DBTaskResult
 
 from memory.facts.config import facts_config_cache
+from memory.facts.dispatch import facts_dispatch_flush
 from memory.facts.models import FactExtraction
 from tests.fakes.server import REPO_ROOT
 from tests.memory.facts.scripted_upstream import ScriptedUpstream
@@ -22,7 +23,8 @@ JOBS = int(os.environ.get("BENCH_FACTS_JOBS_N", "300"))
 
 def store_latency_on_off(store_ms, summary, agent, microdao, stores: int) -> dict:
     """Stores with extraction off and on, in alternating blocks of 25 (the machine's load
-    drifts; alternating keeps the two comparable). On, each store also queues its job."""
+    drifts; alternating keeps the two comparable). On, each store marks its memory pending and
+    the dispatch thread queues the job concurrently with the next stores (its CPU counts)."""
     from memory.facts.models import FactSettings
 
     upstream = ScriptedUpstream(echo_subject="treasury multisig")
@@ -36,6 +38,7 @@ def store_latency_on_off(store_ms, summary, agent, microdao, stores: int) -> dic
             facts_config_cache.invalidate()
             values = store_ms(agent.id, microdao.id, "bench", 25, offset=block * 25)
             (on if enabled else off).extend(values)
+            facts_dispatch_flush()  # the block's jobs are queued (by the dispatch thread)
         row.delete()
     facts_config_cache.invalidate()
     DBTaskResult.objects.all().delete()

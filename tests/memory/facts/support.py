@@ -9,6 +9,7 @@ from asgiref.sync import async_to_sync
 from llm.models import ModelRoute, Provider, ProviderKind, RouteKind
 from llm.registry import registry_invalidate
 from memory.facts.config import facts_config_cache
+from memory.facts.dispatch import facts_dispatch_flush
 
 ROUTE = "memory-extract"
 
@@ -42,6 +43,7 @@ def store(agent_id: str, microdao_id: str, text: str, *, at: dt.datetime | None 
         agent_reply=None,
     )
     memory_id = int(result.ids[0])
+    facts_dispatch_flush()  # its extraction job is queued (off the store's path) by now
     if at is not None:
         Memory.objects.filter(pk=memory_id).update(created_at=at)
     return memory_id
@@ -51,6 +53,7 @@ def run_worker(*, worker_id: str = "test-worker", max_tasks: int | None = None) 
     """Process every ready job of the database queue in this thread, then return."""
     from django_tasks_db.management.commands.db_worker import Worker
 
+    facts_dispatch_flush()  # jobs of stores made just before are queued
     Worker(
         queue_names=["*"],
         interval=0,

@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from memory.facts.dispatch import facts_pending_sweep
 from memory.facts.services import extraction_reset, memories_missing_extraction
 
 
 class Command(BaseCommand):
     help = (
-        "Queue fact extraction: --missing for memories that have no extraction yet (a store "
-        "whose enqueue failed, or older memories), --memory ID to run one again."
+        "Queue fact extraction: --missing for memories that have no extraction yet (stores a "
+        "crash left pending, jobs that were lost, older memories), --memory ID to run one again."
     )
 
     def add_arguments(self, parser) -> None:
@@ -23,8 +24,11 @@ class Command(BaseCommand):
         ids = list(memory)
         if memory:
             extraction_reset(memory_ids=memory)
+        swept = 0
         if missing:
+            # Pending (a crash between a store and its dispatch): claimed and queued exactly once.
+            swept = facts_pending_sweep(microdao_id=microdao)
             ids += memories_missing_extraction(microdao_id=microdao)
         for start in range(0, len(ids), batch_size):
             facts_extract.enqueue(memory_ids=ids[start : start + batch_size])
-        self.stdout.write(f"Queued fact extraction for {len(ids)} memories.")
+        self.stdout.write(f"Queued fact extraction for {len(ids) + swept} memories.")
