@@ -121,7 +121,8 @@ def _lexemes_of(words: Sequence[str]) -> dict[str, tuple[str, ...]]:
 
 
 def selective_terms(terms: Sequence[QueryTerm]) -> tuple[list[QueryTerm], list[QueryTerm]]:
-    """(kept, dropped): the terms whose lexemes are common in the stored memories dropped."""
+    """(kept, dropped): the terms whose lexemes are common in the stored memories (or that
+    PostgreSQL drops as stop words) dropped."""
     stats = lexeme_stats()
     if not terms or not stats.lexemes:
         return list(terms), []
@@ -138,7 +139,9 @@ def selective_terms(terms: Sequence[QueryTerm]) -> tuple[list[QueryTerm], list[Q
         if term.lexeme is not None:
             common = stats.is_common(term.lexeme, prefix=term.prefix)
         else:
+            # A stop word (no lexeme) matches nothing: dropped too, so a query left with only
+            # stop words skips the full-text side instead of scanning for nothing.
             lexemes = stemmed.get(term.word, ())
-            common = bool(lexemes) and all(stats.is_common(lexeme) for lexeme in lexemes)
+            common = all(stats.is_common(lexeme) for lexeme in lexemes)
         (dropped if common else kept).append(term)
     return kept, dropped
