@@ -193,16 +193,20 @@ def hybrid_search(
         params["tsquery"] = tsquery
         where = _filters_sql("m", scope, tiers, kinds, exclude_ids, params, "id")
         ctes.append(
-            f"""fts_query AS (SELECT to_tsquery('{TEXT_SEARCH_CONFIG}', %(tsquery)s) AS query),
-            fts_hits AS MATERIALIZED (
+            # The query inline (not a CTE) so the planner estimates its selectivity from the
+            # column's lexeme statistics and picks the GIN bitmap for a selective query.
+            f"""fts_hits AS MATERIALIZED (
                 SELECT m.id, m.search_vector
-                FROM {MEMORY_TABLE} m, fts_query q
-                WHERE m.search_vector @@ q.query AND {where}
+                FROM {MEMORY_TABLE} m
+                WHERE m.search_vector @@ to_tsquery('{TEXT_SEARCH_CONFIG}', %(tsquery)s)
+                  AND {where}
                 LIMIT %(text_matches)s
             ),
             fts AS MATERIALIZED (
-                SELECT h.id AS memory_id, ts_rank(h.search_vector, q.query) AS text_rank
-                FROM fts_hits h, fts_query q
+                SELECT h.id AS memory_id,
+                       ts_rank(h.search_vector, to_tsquery('{TEXT_SEARCH_CONFIG}', %(tsquery)s))
+                         AS text_rank
+                FROM fts_hits h
                 ORDER BY text_rank DESC, h.id DESC
                 LIMIT %(candidates)s
             ),

@@ -18,7 +18,8 @@ from memory.embeddings import embed_texts
 from memory.facts.selectors import FACTS_TIER, facts_rank_with
 from memory.models import Document, Memory, Tier
 from memory.spaces import embedding_space_get, space_cache
-from memory.textsearch import build_tsquery
+from memory.textsearch import build_tsquery, query_terms
+from memory.textstats import selective_terms
 from memory.types import MemoryItem, MemoryQueryResult, TenantScope
 from memory.validation import (
     clean_kinds,
@@ -77,9 +78,14 @@ def memory_search_run(
         if weights is None:
             config = embedding_config_get(microdao_id=scope.microdao_id)
             weights = (config.vector_weight, config.text_weight)
+        terms = query_terms(query)
+        if vector_query is not None:  # the vector side finds what the dropped words meant
+            terms, dropped = selective_terms(terms)
+            if dropped:
+                logger.debug("common terms left out of the full-text side: %s", dropped)
         items += search.hybrid_search(
             scope=scope,
-            tsquery=build_tsquery(query),
+            tsquery=build_tsquery(terms),
             vector_query=vector_query,
             tiers=retrieval_tiers,
             kinds=kinds,

@@ -11,6 +11,8 @@ matching every word, decides what comes first.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -44,12 +46,22 @@ def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def build_tsquery(text: str) -> str:
-    """A `to_tsquery(daarion_text, …)` string OR-ing the query's meaning-bearing words.
+@dataclass(frozen=True, slots=True)
+class QueryTerm:
+    """One query word as it reaches `to_tsquery`: `part` is its tsquery text.
 
-    Empty when the text has none (then full-text search is skipped).
-    """
-    terms: list[str] = []
+    `lexeme` is what the stored side indexes for it when known here (Cyrillic: the word or its
+    stem, `prefix` when matched as a prefix); None for words PostgreSQL stems (English, numbers)."""
+
+    word: str
+    part: str
+    lexeme: str | None
+    prefix: bool = False
+
+
+def query_terms(text: str) -> list[QueryTerm]:
+    """The query's meaning-bearing words, each with its tsquery part (at most MAX_TERMS)."""
+    terms: list[QueryTerm] = []
     seen: set[str] = set()
     for raw in _WORD.findall(text.lower()):
         if raw in UK_STOPWORDS or raw in seen:
@@ -59,10 +71,20 @@ def build_tsquery(text: str) -> str:
             if len(raw) < 2:
                 continue
             stem = stem_ukrainian(raw)
-            terms.append(_quote(stem) + (":*" if stem != raw or len(raw) >= 4 else ""))
+            prefix = stem != raw or len(raw) >= 4
+            terms.append(QueryTerm(raw, _quote(stem) + (":*" if prefix else ""), stem, prefix))
         else:
             # English (and numbers, identifiers): stemmed and stop-worded by PostgreSQL.
-            terms.append(_quote(raw))
+            terms.append(QueryTerm(raw, _quote(raw), None))
         if len(terms) >= MAX_TERMS:
             break
-    return " | ".join(terms)
+    return terms
+
+
+def build_tsquery(text: str | Sequence[QueryTerm]) -> str:
+    """A `to_tsquery(daarion_text, …)` string OR-ing the query's meaning-bearing words.
+
+    Empty when the text has none (then full-text search is skipped).
+    """
+    terms = query_terms(text) if isinstance(text, str) else text
+    return " | ".join(term.part for term in terms)

@@ -260,6 +260,12 @@ MEMORY_RRF_K = env_int("MEMORY_RRF_K", 60)
 MEMORY_VECTOR_WEIGHT = env_float("MEMORY_VECTOR_WEIGHT", 1.0)
 MEMORY_TEXT_WEIGHT = env_float("MEMORY_TEXT_WEIGHT", 0.25)
 MEMORY_TEXT_MATCH_MAX = env_int("MEMORY_TEXT_MATCH_MAX", 2000)  # full-text matches ranked, at most
+# Full-text query terms whose lexeme is in at least this share of memories *and* this many rows
+# (PostgreSQL's ANALYZE statistics, re-read every MEMORY_TEXT_STATS_TTL s) are left out of the
+# query when it also has a vector side: they match too much to be cheap or telling.
+MEMORY_TEXT_COMMON_FREQ = env_float("MEMORY_TEXT_COMMON_FREQ", 0.01)
+MEMORY_TEXT_COMMON_MIN_ROWS = env_int("MEMORY_TEXT_COMMON_MIN_ROWS", 5000)
+MEMORY_TEXT_STATS_TTL = env_float("MEMORY_TEXT_STATS_TTL", 600.0)
 # HNSW: graph build parameters, search breadth, and how far an iterative (filtered) scan walks.
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16)
 MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 64)
