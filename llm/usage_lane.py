@@ -85,12 +85,22 @@ class _Lane:
                     await self._close()
                     for row, future in batch:
                         _chain(usage_writer.submit(row, wait=True), future)
+                except BaseException:  # cancelled (the loop is shutting down): keep the rows
+                    _hand_over_unwaited(batch)
+                    raise
                 else:
                     for _, future in batch:
                         if not future.done():
                             future.set_result(None)
                 finally:
                     _inflight_add(-len(batch))
+        except BaseException:
+            # Rows queued behind the cancelled batch go to the writer thread too (its exit
+            # flush writes or spools them); nobody is left to wait for them here.
+            rest, self.rows = self.rows, []
+            _hand_over_unwaited(rest)
+            _inflight_add(-len(rest))
+            raise
         finally:
             self.task = None
             self.idle = self.loop.call_later(_IDLE_SECONDS, self._close_when_idle)
@@ -138,6 +148,13 @@ class _Lane:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.pgconn.finish()
+
+
+def _hand_over_unwaited(batch: list[tuple[UsageRow, asyncio.Future]]) -> None:
+    for row, future in batch:
+        usage_writer.submit(row)
+        if not future.done():
+            future.cancel()
 
 
 def _chain(source: asyncio.Future | None, target: asyncio.Future) -> None:

@@ -4,6 +4,11 @@ import os
 
 import django
 
+from daarion.server.graceful_exit import drain_on_lifespan_shutdown, exit_cleanly_on_signals
+
+# Before uvicorn installs its own handlers: its re-raised SIGTERM then exits through atexit,
+# where queued usage rows are written or spooled (see that module).
+exit_cleanly_on_signals()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daarion.server.settings")
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application does
 
@@ -23,3 +28,5 @@ if settings.SERVE_STATIC:
 
     django_application = ASGIStaticFilesHandler(django_application)  # type: ignore[assignment]
 application = mount_mcp(django_application)  # /mcp: see docs/toolcore-mcp.md
+# A lifespan shutdown (when the server sends one) writes or spools queued usage rows.
+application = drain_on_lifespan_shutdown(application)

