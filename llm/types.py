@@ -18,6 +18,9 @@ class ChatRequest:
     # temperature, max_tokens, tools, tool_choice and any other OpenAI parameter (passed through)
     params: dict = field(default_factory=dict)
     request_id: str | None = None
+    # Count against the agent's rate limit (internal callers only; not settable over HTTP).
+    # Background work (fact extraction) is exempt, like embeddings; budgets still apply.
+    rate_limited: bool = True
 
 
 @dataclass(slots=True)

@@ -82,6 +82,7 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
         "tier",
         "kind",
         "embedding_pending",
+        "facts_state",
     )
     list_select_related = ("microdao", "agent")
     date_hierarchy = "created_at"
@@ -105,6 +106,7 @@ class MemoryAdmin(DeleteThroughServicesMixin, admin.ModelAdmin):
         "idempotency_key",
         "embedding_pending",
         "embedding_models",
+        "facts_state",
         "created_at",
     )
     exclude = ("search_vector",)

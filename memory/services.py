@@ -186,11 +186,21 @@ async def memory_store_many(
     ]
 
 
+def _facts_enabled(microdao_id: str) -> bool:
+    """Is fact extraction on (cached)? Never fails a store: on an error the memory is stored
+    unmarked, and `extract_facts --missing` finds it later."""
+    try:
+        return facts_config_get(microdao_id=microdao_id).enabled
+    except Exception:
+        logger.exception("fact extraction config unavailable; memory stored without extraction")
+        return False
+
+
 def _memories_insert(*, memories: list[Memory]) -> list[tuple[Memory, bool]]:
     """Commit the texts (one transaction); an idempotency key seen before returns that row.
 
     Memories to extract facts from are marked `facts_state = pending` in this same INSERT."""
-    if memories and facts_config_get(microdao_id=memories[0].microdao_id).enabled:
+    if memories and _facts_enabled(memories[0].microdao_id):
         for memory in memories:
             if memory.agent_id is not None and memory.document_id is None:
                 memory.facts_state = FactsState.PENDING

@@ -1,5 +1,5 @@
 """Background jobs of memory on Django's Tasks API (database backend by default; see
-docs/decisions/0030-background-jobs-django-tasks.md). Workers: `manage.py db_worker
+docs/decisions/0022-background-jobs-django-tasks.md). Workers: `manage.py db_worker
 --queue-name memory` (`make run` starts one). A job attempt that fails (a provider down, or any
 other exception) re-enqueues the job with exponential backoff, at most
 MEMORY_FACTS_MAX_ATTEMPTS attempts, and then fails its own attempt, so each attempt and its

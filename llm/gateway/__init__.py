@@ -109,7 +109,7 @@ async def chat(request: ChatRequest) -> ChatResult:
         call,
         model=request.model,
         validate=lambda: chat_request_validate(request),
-        rate_limited=True,
+        rate_limited=request.rate_limited,
         attempt=attempt,
         estimate=chat_max_cost(request),
     )

@@ -14,7 +14,8 @@ transaction). Both commit or neither does, so:
   memories pending for longer than MEMORY_FACTS_SWEEP_GRACE_SECONDS are swept, so a sweep does
   not race a live store (if it does, the claim still makes it harmless).
 
-Under load the thread coalesces the ids of many stores into one claim and one job row.
+The thread lingers MEMORY_FACTS_DISPATCH_LINGER_SECONDS after a store, so under load the ids of
+many stores share one claim and one job row.
 With a non-database Tasks backend (RQ) the job is enqueued inside the transaction but is not
 part of it: a crash between the two leaves a memory "queued" without a job, which
 `extract_facts --missing` also finds (docs/memory-facts.md).
@@ -44,7 +45,7 @@ _MAX_BATCH = 500  # memory ids per job at most
 def facts_claim_and_enqueue(memory_ids: Sequence[int]) -> list[int]:
     """Claim the still-pending memories among `memory_ids` and queue their job; the claimed ids.
 
-    One transaction: the state change and the job row commit together (see the module doc)."""
+    One transaction of two statements: the state change and the job row commit together."""
     from memory.models import FactsState, Memory
     from memory.tasks import facts_extract
 
@@ -52,16 +53,17 @@ def facts_claim_and_enqueue(memory_ids: Sequence[int]) -> list[int]:
     ids = sorted(set(memory_ids))
     for start in range(0, len(ids), _MAX_BATCH):
         chunk = ids[start : start + _MAX_BATCH]
-        with transaction.atomic():
-            rows = list(
-                Memory.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=chunk, facts_state=FactsState.PENDING)
-                .order_by("pk")
-                .values_list("pk", flat=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # One statement claims: a concurrent claimer of the same row waits for our commit,
+            # then finds it no longer pending (PostgreSQL re-checks the WHERE): 0 rows for it.
+            cursor.execute(
+                f"UPDATE {Memory._meta.db_table} SET facts_state = %s "  # noqa: S608
+                "WHERE id = ANY(%s) AND facts_state = %s RETURNING id",
+                [FactsState.QUEUED, chunk, FactsState.PENDING],
             )
+            rows = sorted(row[0] for row in cursor.fetchall())
             if not rows:
                 continue
-            Memory.objects.filter(pk__in=rows).update(facts_state=FactsState.QUEUED)
             facts_extract.enqueue(memory_ids=rows)
         claimed += rows
     return claimed
@@ -141,6 +143,9 @@ class FactsDispatcher:
                 item = None
             ids: list[int] = []
             flushes: list[_Flush] = []
+            # Linger a little after the first store: one claim and one job row then serve every
+            # store of that window (under load, many), not one each.
+            linger_until = time.monotonic() + float(settings.MEMORY_FACTS_DISPATCH_LINGER_SECONDS)
             while item is not None:
                 if isinstance(item, _Flush):
                     flushes.append(item)
@@ -148,8 +153,12 @@ class FactsDispatcher:
                     ids += item
                 else:
                     self._guarded(item)
+                remaining = linger_until - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    if flushes or remaining <= 0 or len(ids) >= _MAX_BATCH:
+                        item = self._queue.get_nowait()
+                    else:
+                        item = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     item = None
             if ids:

@@ -76,6 +76,9 @@ async def _ask(*, route: str, system: str, user: str, agent_id: str, microdao_id
             agent_id=agent_id,
             microdao_id=microdao_id,
             params={"temperature": 0, "response_format": {"type": "json_object"}},
+            # Background work: not counted against the agent's chat rate limit (a backfill must
+            # not starve the agent's conversations); budget and usage rows apply as usual.
+            rate_limited=False,
         )
     )
     return _json(result.message.get("content"))

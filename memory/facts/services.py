@@ -214,7 +214,8 @@ class ForgetReport:
 def memories_forget(*, memory_ids: Sequence[int], actor: str) -> ForgetReport:
     """Hard-delete memories with their vectors and every fact only they support; audited.
 
-    A fact also supported by another memory keeps that source. A fact that one of the deleted
+    A fact also supported by another memory is kept with its other sources (the audit row lists
+    it under `facts_kept`): that memory still states it. A fact that one of the deleted
     facts had superseded becomes current again: the evidence of the change is gone.
     """
     memory_ids = list(memory_ids)
@@ -232,6 +233,11 @@ def memories_forget(*, memory_ids: Sequence[int], actor: str) -> ForgetReport:
             .values_list("fact_id", flat=True)
         )
         doomed = sorted(linked - kept)
+        kept_by_memory: dict[int, set[int]] = {}
+        for memory_id, fact_id in FactSource.objects.filter(
+            memory_id__in=ids, fact_id__in=kept
+        ).values_list("memory_id", "fact_id"):
+            kept_by_memory.setdefault(memory_id, set()).add(fact_id)
         reopened = _reopen_predecessors(doomed)
         deleted_facts = Fact.objects.filter(pk__in=doomed).delete()[1].get("facts.Fact", 0)
         Memory.objects.filter(pk__in=ids).delete()  # cascades: vectors, sources, extraction rows
@@ -242,7 +248,13 @@ def memories_forget(*, memory_ids: Sequence[int], actor: str) -> ForgetReport:
                 agent_id=row["agent_id"] or "",
                 memory_id=row["id"],
                 actor=actor,
-                detail={"facts_deleted": doomed, "facts_reopened": reopened},
+                detail={
+                    "facts_deleted": doomed,
+                    "facts_reopened": reopened,
+                    # Still stated by another memory: kept, minus this source (to drop such a
+                    # fact too, mark it incorrect or forget its other sources).
+                    "facts_kept": sorted(kept_by_memory.get(row["id"], ())),
+                },
             )
             for row in memories
         )

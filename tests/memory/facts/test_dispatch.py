@@ -118,3 +118,14 @@ def test_concurrent_claims_queue_each_memory_once(extract_route):
     assert set(Memory.objects.filter(pk__in=ids).values_list("facts_state", flat=True)) == {
         "queued"
     }
+
+
+def test_a_broken_extraction_config_never_fails_a_store(tenants, monkeypatch):
+    import memory.services
+
+    def broken(**kwargs):
+        raise RuntimeError("registry unavailable")
+
+    monkeypatch.setattr(memory.services, "facts_config_get", broken)
+    memory_id = _store("the treasury multisig needs 2 of 3")
+    assert Memory.objects.get(pk=memory_id).facts_state == ""  # `--missing` finds it later

@@ -20,8 +20,12 @@ SOFIA, ALPHA = "agent:sofia", "microdao:alpha"
 
 
 @pytest.fixture
-def treasury(extract_route, upstream):
+def treasury_unstored(extract_route, upstream):
     upstream.script("needs 2 of 3", ("treasury multisig", "The treasury multisig needs 2 of 3."))
+
+
+@pytest.fixture
+def treasury(treasury_unstored):
     return store(SOFIA, ALPHA, "the treasury multisig needs 2 of 3")
 
 
@@ -136,3 +140,19 @@ def test_a_background_reindex_that_fails_is_retried(tenants, monkeypatch):
     run_worker()
     assert DBTaskResult.objects.get(pk=retry.pk).status == "SUCCESSFUL"
     assert len(calls) == 2
+
+
+def test_extraction_is_not_counted_against_the_agents_chat_rate_limit(treasury_unstored, settings):
+    from daarion.agents.models import Agent
+    from llm.limits import agent_rate_limit_hit
+
+    agent = Agent.objects.get(pk=SOFIA)
+    agent.rate_limit = "1/h"
+    agent.save()  # (signals drop cached registries)
+    agent_rate_limit_hit(agent_id=SOFIA, rate="1/h")  # the agent's conversations used it up
+    assert agent_rate_limit_hit(agent_id=SOFIA, rate="1/h") is not None
+    memory_id = store(SOFIA, ALPHA, "the treasury multisig needs 2 of 3")
+    run_worker()
+    job = FactExtraction.objects.get(memory_id=memory_id)
+    assert (job.status, job.attempts) == ("done", 1)  # not "retrying" on a rate limit
+    assert Fact.objects.filter(sources__memory_id=memory_id).count() == 1
