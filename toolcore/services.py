@@ -25,6 +25,7 @@ from django.db import DatabaseError, transaction
 from daarion.agents.selectors import agent_aget
 from daarion.agents.validators import AGENT_ID_RE
 from daarion.common.errors import ServiceUnavailable
+from daarion.common.input_rules import json_problem
 from toolcore.errors import ToolCallFailed
 from toolcore.executors.http import execute_http
 from toolcore.executors.mcp import execute_mcp
@@ -64,9 +65,18 @@ _EXECUTORS = {
 
 
 async def tool_call(
-    *, agent_id: str, tool_id: str, args: dict, request_id: str | None = None
+    *,
+    agent_id: str,
+    tool_id: str,
+    args: dict,
+    request_id: str | None = None,
+    args_problem: str | None = None,
 ) -> ToolCallResult:
-    """Call `tool_id` as `agent_id`. Never raises for tool-level failures (see ToolError)."""
+    """Call `tool_id` as `agent_id`. Never raises for tool-level failures (see ToolError).
+
+    `args_problem`: the caller could not make arguments of what it was given (an agent turn
+    whose model sent text that is not a JSON object): the call is refused as `invalid_args`
+    with that message — after the permission check, and audited like any call."""
     started = time.perf_counter()
     call_id = str(uuid.uuid4())
     spec: ToolSpec | None = None
@@ -76,6 +86,15 @@ async def tool_call(
     http_status: int | None = None
     attempts = 0
     audit_started = False  # the `started` row is in: complete it instead of inserting one
+    # The input rules of every API body (daarion/common/input_rules.py) hold for arguments that
+    # reach us otherwise too — decided by a model in an agent turn, or by a Python caller: NUL,
+    # lone surrogates or nesting deeper than MAX_JSON_DEPTH are refused before the tool runs, and
+    # the audit row records why instead of the value (which it could not store or render).
+    refused = json_problem(args) if isinstance(args, dict | list) else None
+    if refused is not None:
+        args_problem = f"{refused[0]} {refused[1]}. Send plain JSON values and call again."
+    if args_problem is not None:
+        args = {"refused_arguments": args_problem}
     try:
         valid_id = isinstance(agent_id, str) and AGENT_ID_RE.match(agent_id)
         agent = await agent_aget(agent_id=agent_id) if valid_id else None
@@ -104,6 +123,10 @@ async def tool_call(
                 request_id=request_id,
                 call_id=call_id,
             )
+            if args_problem is not None:
+                raise ToolCallFailed(
+                    "invalid_args", f"Invalid arguments for '{spec.name}': {args_problem}"
+                )
             cleaned = _validated_args(spec, args)
             await _audit_start(
                 call_id=call_id,

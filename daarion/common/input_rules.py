@@ -29,6 +29,11 @@ def text_problem(value: str) -> str | None:
     return f"contains a lone UTF-16 surrogate (\\u{ord(found.group()):04x})"
 
 
+def printable(value: str) -> str:
+    """`value` with NUL and lone surrogates escaped (`\\u0000`): safe in a message or a row."""
+    return _BAD_CHARS.sub(lambda found: f"\\u{ord(found.group()):04x}", value)
+
+
 def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
     """(field path, what is wrong) for the first bad key, string or nesting in `value`.
 
@@ -46,7 +51,8 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, s
                 return path or "body", f"is nested deeper than {max_depth} levels"
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in pairs:
-                child_path = f"{path}.{key}" if path else str(key)
+                shown = printable(key) if isinstance(key, str) else str(key)
+                child_path = f"{path}.{shown}" if path else shown
                 if isinstance(key, str):
                     problem = text_problem(key)
                     if problem:

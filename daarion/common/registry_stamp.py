@@ -12,13 +12,15 @@ every process within `REGISTRY_STAMP_CHECK_SECONDS` plus one stamp read (1 s by 
 Where the stamp lives: Redis (the default Django cache) when REDIS_URL is set, else a PostgreSQL
 sequence (`daarion_registry_stamp`, migration daarion 0002) — `nextval` is not transactional, so
 it is called only after commit. Reading is coalesced: the hot path costs one `time.monotonic()`
-comparison; one request per interval pays one small read (off the event loop). A failed read
-(database or Redis down) keeps the caches as they are and retries after the interval.
+comparison; one request per interval pays one small read (off the event loop, waited for at most
+MAX_REQUEST_WAIT). A failed read (database or Redis down) keeps the caches as they are and is
+retried after FAILED_READ_BACKOFF.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -45,6 +47,8 @@ _listeners: list[Callable[[], Callable[[], Any] | None]] = []
 _seen: object = None  # the stamp value the caches of this process reflect (None: unknown)
 _checked_at = -float("inf")  # monotonic time the last read *started*
 _inflight: asyncio.Future | None = None
+FAILED_READ_BACKOFF = 5.0  # after a failed read (store down), wait this long before the next
+MAX_REQUEST_WAIT = 0.5  # a request waits at most this long for a slow read, then goes on
 
 
 def _interval() -> float:
@@ -104,7 +108,9 @@ def _read() -> object:
         from django.core.cache import cache
 
         return cache.get(CACHE_KEY, 0)
-    with connection.cursor() as cursor:
+    # Inside a transaction (a sync caller's atomic block) a failed read must not abort it.
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
         cursor.execute("SELECT last_value, is_called FROM daarion_registry_stamp")
         last_value, is_called = cursor.fetchone()
     return last_value if is_called else 0
@@ -129,7 +135,8 @@ def registry_stamp_check() -> None:
             value = _read()
         except Exception:
             logger.warning("registry stamp: read failed; caches kept", exc_info=True)
-            _checked_at = started
+            # Not again for a while: in an outage each read may wait for the connect timeout.
+            _checked_at = started + max(FAILED_READ_BACKOFF - _interval(), 0.0)
             return
         finally:
             if not _uses_redis():
@@ -154,7 +161,10 @@ async def registry_stamp_acheck() -> None:
         inflight = _inflight = asyncio.ensure_future(
             sync_to_async(registry_stamp_check, thread_sensitive=False)()
         )
-    await asyncio.shield(inflight)
+    # Bounded: a slow store (an outage's connect timeout) must not hold requests; the read goes
+    # on and drops the caches when it returns.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(inflight), MAX_REQUEST_WAIT)
 
 
 @register_reset

@@ -24,6 +24,7 @@ from django.conf import settings
 
 from daarion.agents.access import agent_access_acheck
 from daarion.common.errors import ApiError, BadRequest
+from daarion.common.input_rules import json_problem
 from daarion.runtime.types import ToolCallRecord, TurnEvent, TurnResult, TurnUsage
 from llm import gateway
 from llm.models import ProviderKind
@@ -84,7 +85,7 @@ def _parse_arguments(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
         return raw, None
     try:
         parsed = orjson.loads(raw or "{}")
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, TypeError):
         return None, "The tool arguments were not valid JSON; send a JSON object."
     if not isinstance(parsed, dict):
         return None, "The tool arguments must be a JSON object."
@@ -94,18 +95,17 @@ def _parse_arguments(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
 async def _run_tool(
     *, agent_id: str, name: str, raw_arguments: Any, request_id: str
 ) -> ToolCallRecord:
-    args, problem = _parse_arguments(raw_arguments)
-    if args is None:
-        return ToolCallRecord(
-            tool_id=name,
-            function_name=name,
-            args={},
-            ok=False,
-            call_id=None,
-            latency_ms=0.0,
-            error={"type": "invalid_args", "message": problem or "invalid arguments"},
-        )
-    outcome = await tool_call(agent_id=agent_id, tool_id=name, args=args, request_id=request_id)
+    parsed, problem = _parse_arguments(raw_arguments)
+    # Unparseable or unstorable arguments go to toolcore too: it refuses them as invalid_args
+    # after the permission check and audits the refusal (never the hostile value).
+    args = parsed if parsed is not None else {}
+    outcome = await tool_call(
+        agent_id=agent_id, tool_id=name, args=args, request_id=request_id, args_problem=problem
+    )
+    if json_problem(args) is not None:
+        # Refused by toolcore's input rules (NUL, surrogates, too deep): the turn's answer and
+        # events must not carry a value that cannot be rendered or stored.
+        args = {}
     error = None
     if outcome.error is not None:
         error = {"type": outcome.error.type, "message": outcome.error.message}

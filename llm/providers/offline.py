@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import re
 import zlib
@@ -53,6 +54,8 @@ _STEM_WEIGHT = 0.6
 _TRIGRAMS_TOTAL_WEIGHT = 0.5
 _SIGN_SEED = 0x5BD1E995
 _INLINE_BATCH = 16
+
+logger = logging.getLogger(__name__)
 
 
 def count_tokens(text: str) -> int:
@@ -188,7 +191,27 @@ class OfflineProvider:
             raise errors.ProviderBadRequest(
                 f"{provider.name}: the offline provider has no logprobs", status_code=400
             )
-        message = await build_reply(model=model, messages=messages, params=params)
+        problem = offline_tools.tools_problem(params)
+        if problem is not None:
+            param, what = problem
+            error = errors.ProviderBadRequest(f"`{param}` {what}.", status_code=400)
+            error.upstream_param = param
+            raise error
+        try:
+            message = await build_reply(model=model, messages=messages, params=params)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            if not params.get("tools"):
+                raise
+            # A tool definition of an odd shape the check above let through (e.g. an `enum` or
+            # `maxLength` of the wrong type): the caller's input, so a 400 naming `tools`.
+            logger.info("offline provider: unusable tools parameter", exc_info=True)
+            error = errors.ProviderBadRequest(
+                f"`tools` could not be used by the offline provider ({type(exc).__name__}); "
+                "check the function definitions.",
+                status_code=400,
+            )
+            error.upstream_param = "tools"
+            raise error from None
         completion = message.get("content") or orjson.dumps(message.get("tool_calls")).decode()
         finish_reason = "tool_calls" if message.get("tool_calls") else "stop"
         n = _choices(params)

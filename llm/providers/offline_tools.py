@@ -73,6 +73,74 @@ def latest_user_text(messages: list[dict]) -> str:
     )
 
 
+# --- checking what was offered ------------------------------------------------------------------
+_TOOL_CHOICES = ("none", "auto", "required")
+
+
+def _schema_problem(schema: Any, path: str) -> tuple[str, str] | None:
+    """The parts of a function's `parameters` this provider reads must have the right shape."""
+    if not isinstance(schema, dict):
+        return path, "must be a JSON Schema object"
+    properties = schema.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            return f"{path}.properties", "must be an object mapping names to schemas"
+        for name, sub in properties.items():
+            if not isinstance(sub, dict | bool):
+                return f"{path}.properties.{name}", "must be a JSON Schema (object or boolean)"
+    required = schema.get("required")
+    if required is not None and (
+        not isinstance(required, list) or not all(isinstance(r, str) for r in required)
+    ):
+        return f"{path}.required", "must be an array of property names"
+    return None
+
+
+def tools_problem(params: dict) -> tuple[str, str] | None:
+    """(param, what is wrong) when `tools`/`tool_choice` do not have OpenAI's shape, else None.
+
+    Shapes only: a function tool needs a non-empty string `name`, an optional string
+    `description` and an optional object `parameters` (JSON Schema)."""
+    tools = params.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "tools", "must be an array of tool objects"
+        for i, tool in enumerate(tools):
+            where = f"tools[{i}]"
+            if not isinstance(tool, dict):
+                return where, "must be an object like {'type': 'function', 'function': {...}}"
+            kind = tool.get("type", "function")
+            if not isinstance(kind, str):
+                return f"{where}.type", "must be a string ('function')"
+            if kind != "function":
+                continue  # other tool types are not offered to the model here (ignored)
+            function = tool.get("function")
+            if not isinstance(function, dict):
+                return f"{where}.function", "must be an object with a `name`"
+            name = function.get("name")
+            if not isinstance(name, str) or not name.strip():
+                return f"{where}.function.name", "must be a non-empty string"
+            description = function.get("description")
+            if description is not None and not isinstance(description, str):
+                return f"{where}.function.description", "must be a string"
+            if function.get("parameters") is not None:
+                problem = _schema_problem(function["parameters"], f"{where}.function.parameters")
+                if problem:
+                    return problem
+    choice = params.get("tool_choice")
+    if choice is not None:
+        if isinstance(choice, str):
+            if choice not in _TOOL_CHOICES:
+                return "tool_choice", "must be 'none', 'auto', 'required' or a function object"
+        elif isinstance(choice, dict):
+            function = choice.get("function")
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                return "tool_choice.function.name", "must name one of the offered functions"
+        else:
+            return "tool_choice", "must be 'none', 'auto', 'required' or a function object"
+    return None
+
+
 # --- choosing a tool ---------------------------------------------------------------------------
 def embedding_route() -> str:
     return getattr(settings, "LLM_OFFLINE_EMBEDDING_MODEL", "") or getattr(
@@ -193,7 +261,8 @@ def fill_arguments(schema: dict, *, ids: dict[str, str], message: str) -> dict |
     properties = schema.get("properties") or {}
     args: dict[str, Any] = {}
     for name in schema.get("required") or []:
-        value = _fill(name, properties.get(name) or {}, ids=ids, message=message)
+        sub = properties.get(name)
+        value = _fill(name, sub if isinstance(sub, dict) else {}, ids=ids, message=message)
         if value is _UNKNOWN:
             return None
         args[name] = value
