@@ -71,6 +71,7 @@ class UsageSpool:
         self._path: Path | None = None
         self._next_look = 0.0
         self._unreplayed = False  # rows spooled by this process and not yet replayed
+        self._found = False  # spool files (e.g. of an earlier process) seen and not replayed
 
     def append(self, rows: Iterable[UsageRow]) -> int:
         """Append `rows` durably (one fsync); the number written."""
@@ -102,15 +103,17 @@ class UsageSpool:
             self._file = None
 
     def has_work(self) -> bool:
-        """Whether there may be spooled rows to replay (checked at most every 2 s)."""
-        if self._unreplayed:
+        """Whether there may be spooled rows to replay (the folder is looked at every 2 s; files
+        found there stay "work" until a replay has run, however often this is asked)."""
+        if self._unreplayed or self._found:
             return True
         now = time.monotonic()
         if now < self._next_look:
             return False
         self._next_look = now + 2.0
         directory = spool_dir()
-        return directory.is_dir() and any(directory.glob("*.jsonl"))
+        self._found = directory.is_dir() and any(directory.glob("*.jsonl"))
+        return self._found
 
     def replay(self, insert: Callable[[list[UsageRow]], None], row_type: type[UsageRow]) -> int:
         """Insert every replayable spooled row in order, deleting each file once it is in.
@@ -120,7 +123,7 @@ class UsageSpool:
         self._close_own()  # our own file is complete: replay it like any other
         directory = spool_dir()
         if not directory.is_dir():
-            self._unreplayed = False
+            self._unreplayed = self._found = False
             return 0
         written = 0
         for path in sorted(directory.glob("*.jsonl")):
@@ -139,7 +142,7 @@ class UsageSpool:
                     insert(rows[start : start + 500])
                 path.unlink()
                 written += len(rows)
-        self._unreplayed = False
+        self._unreplayed = self._found = False
         if written:
             logger.warning("usage spool: %d row(s) replayed into the database", written)
         return written
