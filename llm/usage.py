@@ -288,6 +288,9 @@ class UsageWriter:
         # Rows taken from the queue but not yet committed, with their waiters.
         self._pending: list[tuple[UsageRow, asyncio.AbstractEventLoop | None, object]] = []
 
+    def start(self) -> None:
+        self._ensure_started()
+
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
@@ -372,6 +375,8 @@ class UsageWriter:
 
     def _write_pending(self) -> None:
         if usage_spool.has_work():  # rows spooled during an outage go in first, in order
+            if not _database_answers():  # still down: keep appending to the same spool file
+                raise ConnectionError("database unavailable; spooled rows wait")
             usage_spool.replay(_insert_isolating, UsageRow)
         rows = [row for row, _, _ in self._pending]
         for start in range(0, len(rows), self.batch_size):
@@ -433,6 +438,14 @@ async def usage_wait(future: asyncio.Future | None) -> None:
 @register_reset  # (tests) a test's usage rows are written before the next test starts
 def usage_flush(timeout: float = 30.0, *, spooled_ok: bool = False) -> bool:
     return usage_writer.flush(timeout, spooled_ok=spooled_ok)
+
+
+def usage_spool_replay_start() -> None:
+    """At server start: if an earlier process left spooled rows, start the writer thread now, so
+    they are replayed once the database answers even if this process never queues a row there
+    (durable rows normally go through the loops' lanes, llm.usage_lane)."""
+    if usage_spool.has_work():
+        usage_writer.start()
 
 
 def usage_writer_disconnect() -> None:

@@ -7,32 +7,28 @@ replayed in order (oldest file first, lines in order) and then deleted. Rows car
 `row_id` and the insert skips ids already present, so a replay interrupted half-way (or a file
 replayed twice) still writes each row once.
 
-Each process writes its own file and holds an exclusive flock on it while it is open, so a
-replaying process never deletes a file another process is still appending to.
+The segments, fsync, flocks and ordered replay are the kernel's generic spool
+(daarion/common/durable_spool.py); this module adds the rows' encoding and folder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
-import logging
-import os
-import time
+import functools
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 from django.conf import settings
 
+from daarion.common.durable_spool import DurableSpool
+
 # llm.usage.UsageRow (passed in by the writer, which imports this module: no cycle).
 UsageRow = Any
-
-logger = logging.getLogger(__name__)
 
 
 def spool_dir() -> Path:
@@ -63,86 +59,21 @@ def _decode(line: bytes, row_type: type[UsageRow]) -> UsageRow:
     return row_type(**values)
 
 
-class UsageSpool:
-    """Used by the writer thread only (no locking between threads)."""
+class UsageSpool(DurableSpool[UsageRow]):
+    """The usage rows' spool (daarion.common.durable_spool), used by the writer thread."""
 
     def __init__(self) -> None:
-        self._file: BinaryIO | None = None  # this process's open spool file (flocked)
-        self._path: Path | None = None
-        self._next_look = 0.0
-        self._unreplayed = False  # rows spooled by this process and not yet replayed
+        super().__init__(spool_dir, encode=_encode, label="usage spool")
 
-    def append(self, rows: Iterable[UsageRow]) -> int:
-        """Append `rows` durably (one fsync); the number written."""
-        if self._file is None:
-            directory = spool_dir()
-            directory.mkdir(parents=True, exist_ok=True)
-            # Sortable by time, unique per process: replay order is file-name order.
-            name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-            self._path = directory / name
-            handle = open(self._path, "ab")  # noqa: SIM115  (kept open across batches)
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._file = handle
-        data = b"".join(_encode(row) for row in rows)
-        self._file.write(data)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._unreplayed = True
-        return data.count(b"\n")
-
-    @property
-    def spooling(self) -> bool:
-        """Rows were spooled and not replayed yet (the writer retries more often)."""
-        return self._unreplayed
-
-    def _close_own(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()  # also releases the flock
-            self._file = None
-
-    def has_work(self) -> bool:
-        """Whether there may be spooled rows to replay (checked at most every 2 s)."""
-        if self._unreplayed:
-            return True
-        now = time.monotonic()
-        if now < self._next_look:
-            return False
-        self._next_look = now + 2.0
-        directory = spool_dir()
-        return directory.is_dir() and any(directory.glob("*.jsonl"))
-
-    def replay(self, insert: Callable[[list[UsageRow]], None], row_type: type[UsageRow]) -> int:
+    # Takes the row type (not a decoder): llm.usage imports this module, not the reverse.
+    def replay(  # type: ignore[override]
+        self, insert: Callable[[list[UsageRow]], None], row_type: type[UsageRow]
+    ) -> int:
         """Insert every replayable spooled row in order, deleting each file once it is in.
 
         Raises what `insert` raises (the database went away again): files not yet done stay.
         """
-        self._close_own()  # our own file is complete: replay it like any other
-        directory = spool_dir()
-        if not directory.is_dir():
-            self._unreplayed = False
-            return 0
-        written = 0
-        for path in sorted(directory.glob("*.jsonl")):
-            with open(path, "rb") as handle:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live process is still writing it
-                rows = []
-                for line in handle:
-                    try:
-                        rows.append(_decode(line, row_type))
-                    except Exception:  # a line cut by a crash mid-write: nothing to recover
-                        logger.error("usage spool %s: unreadable line skipped", path.name)
-                for start in range(0, len(rows), 500):
-                    insert(rows[start : start + 500])
-                path.unlink()
-                written += len(rows)
-        self._unreplayed = False
-        if written:
-            logger.warning("usage spool: %d row(s) replayed into the database", written)
-        return written
+        return super().replay(insert, functools.partial(_decode, row_type=row_type))
 
 
 usage_spool = UsageSpool()

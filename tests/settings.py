@@ -24,6 +24,9 @@ DEMO_PROJECTS_SERVICE = True  # mounted so its test can reach it through the rea
 LLM_USAGE_SPOOL_DIR = LLM_USAGE_SPOOL_DIR or __import__("tempfile").mkdtemp(  # noqa: F405
     prefix="daarion-usage-spool-"
 )
+TOOLCORE_AUDIT_SPOOL_DIR = TOOLCORE_AUDIT_SPOOL_DIR or __import__("tempfile").mkdtemp(  # noqa: F405
+    prefix="daarion-toolcall-spool-"
+)
 # The fast hashing embedder for the suite; the retrieval eval (tests/eval) uses the real default.
 MEMORY_DEFAULT_EMBEDDING_MODEL = "offline-embed"
 # A second pytest process in the same worktree (`make bench` beside `make test`) needs its own

@@ -7,7 +7,8 @@ result, never as an exception.
 
 The audit is write-ahead: before an executor runs, its row is committed with outcome `started`
 and completed (one UPDATE) after. If that row cannot be written the tool does not run and the
-caller gets ServiceUnavailable (503, Retry-After): no tool acts without a trace.
+caller gets ServiceUnavailable (503, Retry-After): no tool acts without a trace. If the
+completion cannot be written, it is spooled to disk and replayed (toolcore/audit_spool.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from daarion.agents.selectors import agent_aget
 from daarion.agents.validators import AGENT_ID_RE
 from daarion.common.errors import ServiceUnavailable
 from daarion.common.input_rules import json_problem
+from toolcore.audit_spool import ToolCompletion, audit_complete
 from toolcore.errors import ToolCallFailed
 from toolcore.executors.http import execute_http
 from toolcore.executors.mcp import execute_mcp
@@ -289,27 +291,25 @@ async def _record(
     update: bool = False,
 ) -> None:
     """The call's final audit state: completes its `started` row (`update`) or inserts one."""
-    result = {
-        "outcome": outcome,
-        "error_message": storable_text(error.message) if error else "",
-        "http_status": http_status,
-        "attempts": attempts,
-        "latency_ms": latency_ms,
-    }
+    completion = ToolCompletion(
+        call_id=call_id,
+        outcome=outcome,
+        error_message=storable_text(error.message) if error else "",  # scrubbed of secrets
+        http_status=http_status,
+        attempts=attempts,
+        latency_ms=latency_ms,
+    )
     if update:
-        try:
-            await ToolCall.objects.filter(call_id=call_id).aupdate(**result)
-        except DatabaseError:
-            # The tool has acted and its `started` row stays as the trace; failing the request
-            # now would invite a retry that acts twice.
-            logger.exception("tool call %s: audit row left as 'started'", call_id)
+        # The tool has acted: failing the request now would invite a retry that acts twice. A
+        # completion the database cannot take now is spooled to disk and replayed later.
+        await audit_complete(completion)
         return
     secrets = spec.secret_values if spec else ()
     await ToolCall.objects.acreate(
         call_id=call_id,
         **_audit_identity(request_id, agent_id, requested_tool, spec),
         args=redact(args, schema=spec.input_schema if spec else None, secrets=secrets),
-        **result,
+        **completion.values(),
     )
 
 

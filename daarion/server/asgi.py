@@ -23,6 +23,14 @@ from toolcore.mcp.asgi import mount_mcp  # noqa: E402
 
 refuse_unsafe_start()
 
+from llm.usage import usage_spool_replay_start  # noqa: E402
+
+usage_spool_replay_start()  # rows an earlier process spooled during an outage
+
+from toolcore.audit_spool import audit_spool_replay_start  # noqa: E402
+
+audit_spool_replay_start()  # tool-call audit completions an earlier process spooled
+
 if settings.SERVE_STATIC:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 

@@ -321,6 +321,9 @@ TOOLCORE_ALLOWED_HOSTS = env_list(
 TOOLCORE_MAX_RESPONSE_BYTES = env_int("TOOLCORE_MAX_RESPONSE_BYTES", 1024 * 1024)
 # Seconds a process trusts its cached copy of the tool registry (writes here invalidate at once).
 TOOLCORE_REGISTRY_CACHE_SECONDS = env_float("TOOLCORE_REGISTRY_CACHE_SECONDS", 30.0)
+# Where completions of executed tool calls' audit rows go while the database is unreachable
+# (replayed when it answers again); empty: DATA_DIR/toolcall-spool. Persistent, like usage's.
+TOOLCORE_AUDIT_SPOOL_DIR = env_str("TOOLCORE_AUDIT_SPOOL_DIR", "")
 DAARION_READINESS_CHECKS += ["toolcore.health.check_tools"]
 
 

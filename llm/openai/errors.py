@@ -14,6 +14,8 @@ import time
 from typing import Any
 
 import orjson
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import NinjaAPI
@@ -184,6 +186,20 @@ def install_openai_error_handlers(api: NinjaAPI) -> None:
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         response = openai_error_response(exc.status_code, str(exc.message))
         return respond(request, response, "invalid_request")
+
+    @api.exception_handler(DjangoOperationalError)
+    @api.exception_handler(DjangoInterfaceError)
+    def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # E.g. a token not in the cache yet while the database is down: a fast 503 the SDKs
+        # retry after Retry-After, as on /internal — not a generic 500.
+        logger.error("database unavailable in %s %s: %s", request.method, request.path, exc)
+        response = openai_error_response(
+            503,
+            "The database is temporarily unavailable. Retry shortly.",
+            code="service_unavailable",
+            headers={"Retry-After": "2"},
+        )
+        return respond(request, response, "service_unavailable")
 
     @api.exception_handler(Exception)
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:

@@ -107,3 +107,31 @@ async def test_a_row_the_database_refuses_goes_to_the_dead_letter_table(settings
     assert [d.request_id for d in dead] == ["overflow"]
     assert "numeric" in dead[0].reason
     assert '"request_id": "overflow"' in dead[0].payload
+
+
+def test_a_spool_left_by_an_earlier_process_is_replayed_without_new_rows(settings, tmp_path):
+    """Found by the real outage test: a restarted process replayed an earlier one's spool only
+    if it spooled rows itself (durable rows go through the lanes, so it never did)."""
+    import time
+
+    from llm.usage_spool import _encode
+
+    settings.LLM_USAGE_SPOOL_DIR = str(tmp_path)
+    row = usage.UsageRow(
+        created_at=timezone.now(),
+        request_id="spooled-by-an-earlier-process",
+        kind="chat",
+        agent_id="",
+        microdao_id="",
+        model="m",
+        provider="",
+        physical_model="",
+    )
+    (tmp_path / f"{time.time_ns():020d}-1-earlier.jsonl").write_bytes(_encode(row))
+    usage.usage_spool_replay_start()  # what a starting server does
+    usage.usage_writer.start()  # (already running in this process: the same either way)
+    deadline = time.monotonic() + 15
+    while not UsageLog.objects.filter(request_id=row.request_id).exists():
+        assert time.monotonic() < deadline, "the spool was not replayed"
+        time.sleep(0.2)
+    assert not list(tmp_path.glob("*.jsonl"))

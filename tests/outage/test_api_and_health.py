@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, make_service_token
 from tests.outage.helpers import database_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,6 +26,22 @@ def test_api_answers_503_json_with_retry_after_when_the_database_is_down(client,
     assert response.status_code == 503, response.content
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"]["type"] == "service_unavailable"
+    assert 1 <= int(response["Retry-After"]) <= 2
+
+
+def test_v1_answers_503_json_when_a_token_must_be_read_while_the_database_is_down(client):
+    # Found by the real outage test: an uncached token during an outage answered 500.
+    _, raw = make_service_token(scopes=("llm",))
+    with database_down():
+        response = client.post(
+            "/v1/chat/completions",
+            data={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {raw}"},
+        )
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "service_unavailable"
     assert 1 <= int(response["Retry-After"]) <= 2
 
 
