@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,18 +297,62 @@ def _embeddings_commit(
     embedded: Sequence[tuple[str, int, list[list[float]]]],
     mark_complete: bool,
 ) -> None:
-    """All vectors of one call, and the pending flag, in one transaction."""
+    """The vectors of one call and the pending flags: one transaction per part.
+
+    A big batch (at least MEMORY_STORE_PARALLEL_MIN memories, called outside a transaction) is
+    written in MEMORY_STORE_WRITE_WORKERS parts on as many connections at once: inserting into
+    the HNSW index is most of a bulk store's cost, and pgvector takes concurrent inserts. Each
+    part commits its vectors with its memories' flags, so a failed part leaves exactly its own
+    memories pending (`reindex_memories --pending` completes them)."""
     for model, dimensions, _ in embedded:
         embedding_space_ensure(model=model, dimensions=dimensions)
-    with transaction.atomic():
-        for model, _, vectors in embedded:
-            embeddings_save(memories=memories, model=model, vectors=vectors)
-        if mark_complete:
-            Memory.objects.filter(
-                pk__in=[memory.id for memory in memories], embedding_pending=True
-            ).update(embedding_pending=False)
+    parts = _write_parts(len(memories))
+    bounds = [(len(memories) * i // parts, len(memories) * (i + 1) // parts) for i in range(parts)]
+    if parts == 1:
+        _embeddings_write(memories, embedded, 0, len(memories), mark_complete)
+    else:
+        with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="memory-write") as pool:
+            futures = [
+                pool.submit(_embeddings_write_own_connection, memories, embedded, lo, hi,
+                            mark_complete)
+                for lo, hi in bounds
+            ]  # fmt: skip
+            for future in futures:
+                future.result()  # every part finishes; the first error is raised
     for model, _, _ in embedded:
         _pin_serving_model(microdao_ids={memory.microdao_id for memory in memories}, model=model)
+
+
+def _write_parts(count: int) -> int:
+    workers = max(1, int(settings.MEMORY_STORE_WRITE_WORKERS))
+    if workers == 1 or count < int(settings.MEMORY_STORE_PARALLEL_MIN):
+        return 1
+    # Another connection cannot see rows of a transaction still open here.
+    return 1 if connection.in_atomic_block else workers
+
+
+def _embeddings_write(
+    memories: Sequence[MemoryRef],
+    embedded: Sequence[tuple[str, int, list[list[float]]]],
+    lo: int,
+    hi: int,
+    mark_complete: bool,
+) -> None:
+    part = memories[lo:hi]
+    with transaction.atomic():
+        for model, _, vectors in embedded:
+            embeddings_save(memories=part, model=model, vectors=vectors[lo:hi])
+        if mark_complete:
+            Memory.objects.filter(
+                pk__in=[memory.id for memory in part], embedding_pending=True
+            ).update(embedding_pending=False)
+
+
+def _embeddings_write_own_connection(*args) -> None:
+    try:
+        _embeddings_write(*args)
+    finally:
+        connection.close()  # this worker thread's own connection
 
 
 _UPSERT_SQL = f"""

@@ -4,7 +4,8 @@ initdb's defaults (128 MB shared_buffers) were measured as the main cause of slo
 at 1M memories: the HNSW index alone is ~1.1 GB, so most graph steps went to the OS page cache.
 Sizes (a machine shared with other processes, so a modest share of RAM):
 
-- shared_buffers: 1/8 of RAM, from 128 MB up to 2 GB
+- shared_buffers: 1/4 of RAM (PostgreSQL's usual advice), from 128 MB up to 4 GB: the 1M-memory
+  working set (HNSW index ~1.1 GB, vectors ~1.6 GB, texts) did not fit in 2 GB
 - effective_cache_size: 1/2 of RAM (what the planner assumes the OS caches)
 - work_mem: 16 MB (sorting the candidate lists of a hybrid query stays in memory)
 - random_page_cost: 1.1 (local SSD, and the hot data in RAM: a random page costs about what a
@@ -35,7 +36,7 @@ def _ram_bytes() -> int:
 
 def tuned_settings(ram_bytes: int | None = None) -> dict[str, str]:
     ram = ram_bytes if ram_bytes is not None else _ram_bytes()
-    shared = min(max(ram // 8, 128 * MB), 2048 * MB)
+    shared = min(max(ram // 4, 128 * MB), 4096 * MB)
     return {
         "shared_buffers": f"{shared // MB}MB",
         "effective_cache_size": f"{max(ram // 2, 512 * MB) // MB}MB",

@@ -251,6 +251,10 @@ MEMORY_MAX_QUERY_CHARS = env_int("MEMORY_MAX_QUERY_CHARS", 2000)
 MEMORY_MAX_TEXT_CHARS = env_int("MEMORY_MAX_TEXT_CHARS", 32000)
 MEMORY_MAX_DOCUMENT_CHARS = env_int("MEMORY_MAX_DOCUMENT_CHARS", 2_000_000)
 MEMORY_MAX_BATCH_ITEMS = env_int("MEMORY_MAX_BATCH_ITEMS", 500)  # memories per batch store
+# A store of at least MEMORY_STORE_PARALLEL_MIN memories writes its vectors (HNSW inserts) on this
+# many connections at once.
+MEMORY_STORE_WRITE_WORKERS = env_int("MEMORY_STORE_WRITE_WORKERS", 2)
+MEMORY_STORE_PARALLEL_MIN = env_int("MEMORY_STORE_PARALLEL_MIN", 200)
 MEMORY_CHUNK_CHARS = env_int("MEMORY_CHUNK_CHARS", 1200)
 MEMORY_CHUNK_OVERLAP = env_int("MEMORY_CHUNK_OVERLAP", 200)
 # Hybrid retrieval: candidates taken from each list (vector, full-text) before rank fusion.

@@ -5,7 +5,8 @@ from daarion.server.embedded_tuning import MB, _same, tuned_settings
 
 def test_memory_sizes_and_planner_costs():
     wanted = tuned_settings(ram_bytes=24 * 1024 * MB)
-    assert wanted["shared_buffers"] == "2048MB"
+    assert wanted["shared_buffers"] == "4096MB"
+    assert tuned_settings(ram_bytes=8 * 1024 * MB)["shared_buffers"] == "2048MB"
     assert wanted["random_page_cost"] == "1.1"
     assert tuned_settings(ram_bytes=512 * MB)["shared_buffers"] == "128MB"
 

@@ -86,3 +86,30 @@ def test_one_embedding_call_and_usage_row_per_embed_batch(client, tenants, setti
     assert rows.count() == 3  # 32 + 32 + 6 texts
     assert {row.agent_id for row in rows} == {"agent:sofia"}
     assert MemoryEmbedding.objects.count() == 70
+
+
+def test_a_big_batch_writes_its_vectors_on_parallel_connections(
+    client, tenants, settings, monkeypatch
+):
+    import threading
+
+    from memory import services
+
+    settings.MEMORY_STORE_WRITE_WORKERS, settings.MEMORY_STORE_PARALLEL_MIN = 2, 10
+    parts: list[tuple[str, int]] = []
+    write = services._embeddings_write
+
+    def spy(memories, embedded, lo, hi, mark_complete):
+        parts.append((threading.current_thread().name, hi - lo))
+        write(memories, embedded, lo, hi, mark_complete)
+
+    monkeypatch.setattr(services, "_embeddings_write", spy)
+    response = _post(client, "/store/batch", {**ALPHA, "items": _items(31)})
+    small = _post(client, "/store/batch", {**ALPHA, "items": _items(5, "small")})
+    assert response.status_code == 200 and small.status_code == 200
+    assert sorted(size for _, size in parts) == [5, 15, 16]
+    big_parts = [name for name, size in parts if size > 5]
+    assert all(name.startswith("memory-write") for name in big_parts)  # two worker threads
+    assert not Memory.objects.filter(embedding_pending=True).exists()
+    assert MemoryEmbedding.objects.count() == 36
+    assert not any(r["pending_embedding"] for r in response.json()["results"])
