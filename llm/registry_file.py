@@ -159,4 +159,5 @@ def llm_registry_apply(*, plan: LlmPlan) -> None:
             kind=route["kind"],
             targets=targets,
             description=route.get("description", ""),
+            enabled=route.get("enabled", True),
         )

@@ -35,10 +35,12 @@ def provider_key_ensure(*, provider: Provider, secret: str, label: str = "") -> 
 
 
 @transaction.atomic
-def route_upsert(*, name: str, kind: str, targets: list[dict], description: str = "") -> ModelRoute:
+def route_upsert(
+    *, name: str, kind: str, targets: list[dict], description: str = "", enabled: bool = True
+) -> ModelRoute:
     """Create or replace a route and its targets (priority follows list order when not given)."""
     route, _ = ModelRoute.objects.update_or_create(
-        name=name, defaults={"kind": kind, "description": description, "enabled": True}
+        name=name, defaults={"kind": kind, "description": description, "enabled": enabled}
     )
     route.targets.all().delete()
     for position, spec in enumerate(targets, start=1):

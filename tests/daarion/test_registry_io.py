@@ -92,6 +92,18 @@ def test_export_round_trips_into_an_empty_registry(monkeypatch):
     assert registry_export() == exported
 
 
+def test_a_disabled_route_stays_disabled_through_import_and_export(monkeypatch):
+    registry = _demo()
+    route = next(r for r in registry["routes"] if r["name"] == "sofia-default")
+    route["enabled"] = False
+    registry_import(registry)
+    assert ModelRoute.objects.get(name="sofia-default").enabled is False
+    exported = registry_export()
+    assert next(r for r in exported["routes"] if r["name"] == "sofia-default")["enabled"] is False
+    registry_import(exported)
+    assert ModelRoute.objects.get(name="sofia-default").enabled is False
+
+
 def test_invalid_file_writes_nothing_and_names_every_problem():
     before = _counts()
     bad = {
