@@ -13,6 +13,7 @@ django_application = ApiFastASGIHandler()
 
 from django.conf import settings  # noqa: E402  (after the app registry is ready)
 
+from daarion.server.gc_tuning import gc_tune_for_serving  # noqa: E402
 from daarion.server.startup import refuse_unsafe_start  # noqa: E402
 from toolcore.mcp.asgi import mount_mcp  # noqa: E402
 
@@ -23,3 +24,5 @@ if settings.SERVE_STATIC:
 
     django_application = ASGIStaticFilesHandler(django_application)  # type: ignore[assignment]
 application = mount_mcp(django_application)  # /mcp: see docs/toolcore-mcp.md
+# Last: everything start-up made is frozen out of the cyclic GC (daarion/server/gc_tuning.py).
+gc_tune_for_serving(settings.SERVER_GC_THRESHOLD)
