@@ -1,20 +1,34 @@
-"""Per-agent rate limits with django-ratelimit, on the default cache.
+"""Per-agent rate limits: django-ratelimit's fixed windows and keys, on the default cache.
 
-With REDIS_URL the cache is Redis and django-ratelimit's add+incr is atomic there, so a limit
-holds exactly across processes and hosts; without it, each process counts on its own (locmem).
+With REDIS_URL the cache is Redis and the count is one atomic INCR there, so a limit holds
+exactly across processes and hosts; without it, each process counts on its own (locmem).
+
+On Redis the count is taken with redis.asyncio (`agent_rate_limit_ahit`): django-ratelimit's
+own `get_usage` makes two synchronous round trips (add, then incr) on the event loop, which
+stalls every request in flight for as long as Redis takes to answer. The key, window and expiry
+are django-ratelimit's (its `_get_window` and `_make_cache_key`), so processes counting either
+way count together. Other caches (locmem: no I/O) still go through `get_usage`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import time
+import weakref
 
-from django_ratelimit.core import get_usage
+from django.conf import settings
+from django.core.cache import caches
+from django_ratelimit import ALL
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 
 from daarion.agents.validators import parse_rate
 
 logger = logging.getLogger(__name__)
 RATE_GROUP = "llm.agent"
+_REDIS_TIMEOUT_SECONDS = 1.0  # a stuck Redis lets requests through rather than hanging them
+_REDIS_BACKEND = "django_redis.cache.RedisCache"
 
 
 def agent_rate_limit_hit(*, agent_id: str, rate: str) -> float | None:
@@ -33,6 +47,63 @@ def agent_rate_limit_hit(*, agent_id: str, rate: str) -> float | None:
     if usage is None or not usage["should_limit"]:
         return None
     return float(max(usage["time_left"], 1))
+
+
+async def agent_rate_limit_ahit(*, agent_id: str, rate: str) -> float | None:
+    """agent_rate_limit_hit without blocking the event loop on Redis."""
+    url = _redis_url()
+    if url is None or not getattr(settings, "RATELIMIT_ENABLE", True):
+        return agent_rate_limit_hit(agent_id=agent_id, rate=rate)
+    limit, period = _rate_tuple(rate)
+    window = _get_window(agent_id, period)
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    key = str(cache.make_key(_make_cache_key(RATE_GROUP, window, (limit, period), agent_id, ALL)))
+    try:
+        async with asyncio.timeout(_REDIS_TIMEOUT_SECONDS):
+            # One round trip: create the window's counter if new (django-ratelimit's add), count.
+            pipe = _redis_client(url).pipeline(transaction=False)
+            pipe.set(key, 0, ex=period + EXPIRATION_FUDGE, nx=True)
+            pipe.incr(key)
+            _, count = await pipe.execute()
+    except Exception as exc:  # the cache (Redis) is down: serve rather than refuse everyone
+        logger.warning("rate limit cache unavailable (%s); allowing", type(exc).__name__)
+        return None
+    if count <= limit:
+        return None
+    return float(max(window - int(time.time()), 1))
+
+
+def _redis_url() -> str | None:
+    config = settings.CACHES.get(getattr(settings, "RATELIMIT_USE_CACHE", "default"), {})
+    if config.get("BACKEND") != _REDIS_BACKEND:
+        return None
+    location = config.get("LOCATION")
+    if isinstance(location, list | tuple):
+        location = location[0] if location else None
+    return str(location) if location else None
+
+
+# redis.asyncio connections belong to one event loop: one client per (loop, URL).
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, object]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _redis_client(url: str):
+    import redis.asyncio
+
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.get(loop)
+    if per_loop is None:
+        per_loop = _clients[loop] = {}
+    client = per_loop.get(url)
+    if client is None:
+        client = per_loop[url] = redis.asyncio.Redis.from_url(
+            url,
+            socket_timeout=_REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+        )
+    return client
 
 
 @functools.lru_cache(maxsize=1024)
