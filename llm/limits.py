@@ -7,7 +7,8 @@ On Redis the count is taken with redis.asyncio (`agent_rate_limit_ahit`): django
 own `get_usage` makes two synchronous round trips (add, then incr) on the event loop, which
 stalls every request in flight for as long as Redis takes to answer. The key, window and expiry
 are django-ratelimit's (its `_get_window` and `_make_cache_key`), so processes counting either
-way count together. Other caches (locmem: no I/O) still go through `get_usage`.
+way count together. Without Redis (locmem: each process counts on its own anyway) the count is
+a plain in-process dict with the same windows: no cache call, no pickling.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 import weakref
 
@@ -24,6 +26,7 @@ from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 
 from daarion.agents.validators import parse_rate
+from daarion.common.process_state import register_reset
 
 logger = logging.getLogger(__name__)
 RATE_GROUP = "llm.agent"
@@ -51,11 +54,14 @@ def agent_rate_limit_hit(*, agent_id: str, rate: str) -> float | None:
 
 async def agent_rate_limit_ahit(*, agent_id: str, rate: str) -> float | None:
     """agent_rate_limit_hit without blocking the event loop on Redis."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
     url = _redis_url()
-    if url is None or not getattr(settings, "RATELIMIT_ENABLE", True):
-        return agent_rate_limit_hit(agent_id=agent_id, rate=rate)
     limit, period = _rate_tuple(rate)
     window = _get_window(agent_id, period)
+    if url is None:  # this process's own count, as the locmem cache would keep it
+        count = _local_windows.hit((agent_id, limit, period), window)
+        return None if count <= limit else float(max(window - int(time.time()), 1))
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     key = str(cache.make_key(_make_cache_key(RATE_GROUP, window, (limit, period), agent_id, ALL)))
     try:
@@ -71,6 +77,30 @@ async def agent_rate_limit_ahit(*, agent_id: str, rate: str) -> float | None:
     if count <= limit:
         return None
     return float(max(window - int(time.time()), 1))
+
+
+class _LocalWindows:
+    """Per-process fixed-window counts (no cache round trip, no pickling): one entry per agent
+    and rate, replaced when its window ends."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int, int], tuple[int, int]] = {}
+        self._lock = threading.Lock()  # requests of other threads (sync callers) count too
+
+    def hit(self, key: tuple[str, int, int], window: int) -> int:
+        with self._lock:
+            entry = self._counts.get(key)
+            count = entry[1] + 1 if entry is not None and entry[0] == window else 1
+            self._counts[key] = (window, count)
+            return count
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+_local_windows = _LocalWindows()
+register_reset(_local_windows.reset)
 
 
 def _redis_url() -> str | None:

@@ -89,8 +89,22 @@ async def test_redis_down_allows(settings):
     assert await limits.agent_rate_limit_ahit(agent_id="agent:x", rate="1/m") is None
 
 
-async def test_without_redis_the_local_count_is_used(sync_counts):
+async def test_without_redis_the_count_is_this_processs_own_without_a_cache_call(sync_counts):
     agent_id = _agent_id(60, "local")
+    counted = [await limits.agent_rate_limit_ahit(agent_id=agent_id, rate="2/m") for _ in range(2)]
+    assert counted == [None, None]
+    retry_after = await limits.agent_rate_limit_ahit(agent_id=agent_id, rate="2/m")
+    assert retry_after is not None and 1 <= retry_after <= 60
+    # Another agent, and another rate of the same agent, count apart.
+    assert await limits.agent_rate_limit_ahit(agent_id=agent_id + "b", rate="2/m") is None
+    assert await limits.agent_rate_limit_ahit(agent_id=agent_id, rate="5/m") is None
+    assert sync_counts == []
+
+
+async def test_the_local_count_starts_again_in_the_next_window(monkeypatch):
+    agent_id = _agent_id(60, "window")
     assert await limits.agent_rate_limit_ahit(agent_id=agent_id, rate="1/m") is None
     assert await limits.agent_rate_limit_ahit(agent_id=agent_id, rate="1/m") is not None
-    assert sync_counts == [agent_id, agent_id]
+    later = time.time() + 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert await limits.agent_rate_limit_ahit(agent_id=agent_id, rate="1/m") is None
