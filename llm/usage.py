@@ -114,6 +114,48 @@ def _insert_sql(count: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def insert_json_sql() -> str:
+    """The INSERT of usage_rows_json()'s rows: one parameter whatever the batch size (so the
+    statement can be prepared once), the same columns and ON CONFLICT as _insert_sql."""
+    meta = UsageLog._meta
+    quote = connection.ops.quote_name
+    columns = []
+    record = []
+    for name in _ROW_FIELDS:
+        model_field = meta.get_field(name)
+        column = quote(model_field.column)  # type: ignore[union-attr,arg-type]
+        columns.append(column)
+        record.append(f"{column} {model_field.cast_db_type(connection)}")  # type: ignore[union-attr]
+    names = ", ".join(columns)
+    # Only identifiers and types from our own model: no user input in the SQL text.
+    return (
+        f"INSERT INTO {meta.db_table} ({names})"  # noqa: S608
+        f" SELECT {names} FROM jsonb_to_recordset(%s::jsonb) AS r({', '.join(record)})"
+        f" ON CONFLICT ({quote('row_id')}) DO NOTHING"
+    )
+
+
+_JSON_KEYS = [UsageLog._meta.get_field(n).column for n in _ROW_FIELDS]  # type: ignore[union-attr]
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)  # exact: numeric parses the text
+    raise TypeError(type(value).__name__)
+
+
+def usage_rows_json(rows: list[UsageRow]) -> str:
+    """`rows` as the JSON array insert_json_sql() reads (timestamps in ISO 8601 with their
+    offset, Decimals as text). Raises on text JSON cannot carry (lone surrogates): the caller
+    then writes the rows another way (llm.usage_lane hands them to the writer thread)."""
+    records = [
+        dict(zip(_JSON_KEYS, [getattr(row, name) for name in _ROW_FIELDS], strict=True))
+        for row in rows
+    ]
+    return orjson.dumps(records, default=_json_default).decode()
+
+
 class _WriterConnection:
     """The writer's own PostgreSQL connection, outside Django's pool.
 

@@ -18,6 +18,7 @@ django_application = ApiFastASGIHandler()
 
 from django.conf import settings  # noqa: E402  (after the app registry is ready)
 
+from daarion.server.gc_tuning import gc_tune_for_serving  # noqa: E402
 from daarion.server.startup import refuse_unsafe_start  # noqa: E402
 from toolcore.mcp.asgi import mount_mcp  # noqa: E402
 
@@ -38,3 +39,5 @@ if settings.SERVE_STATIC:
 application = mount_mcp(django_application)  # /mcp: see docs/toolcore-mcp.md
 # A lifespan shutdown (when the server sends one) writes or spools queued usage rows.
 application = drain_on_lifespan_shutdown(application)
+# Last: everything start-up made is frozen out of the cyclic GC (daarion/server/gc_tuning.py).
+gc_tune_for_serving(settings.SERVER_GC_THRESHOLD)

@@ -149,6 +149,8 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# The serving process's young-generation GC threshold (daarion/server/gc_tuning.py); 0 = Python's.
+SERVER_GC_THRESHOLD = env_int("SERVER_GC_THRESHOLD", 5000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1024)
 # Multipart bodies (knowledge uploads) may be larger than JSON ones: the document limit in bytes
 # plus room for the form fields. Larger answers 413 before anything is read.

@@ -20,7 +20,7 @@ from daarion.agents.access import agent_access_acheck
 from llm import errors
 from llm.budget import budget_areserve
 from llm.gateway.call import Call
-from llm.limits import agent_rate_limit_hit
+from llm.limits import agent_rate_limit_ahit
 from llm.models import RouteKind
 from llm.registry import RouteInfo, registry_aget
 from llm.types import ChatRequest
@@ -121,7 +121,7 @@ async def admit(
         agent = await agent_access_acheck(agent_id=agent_id, microdao_id=call.microdao_id or None)
         call.microdao_id = agent.microdao_id
         if rate_limited:
-            retry_after = agent_rate_limit_hit(agent_id=agent_id, rate=agent.rate_limit)
+            retry_after = await agent_rate_limit_ahit(agent_id=agent_id, rate=agent.rate_limit)
             if retry_after is not None:
                 raise errors.AgentRateLimited(
                     f"Agent '{agent_id}' exceeded its rate limit of {agent.rate_limit}.",

@@ -75,3 +75,62 @@ async def test_without_the_lane_rows_go_through_the_thread(settings, thread_inse
     result = await gateway.chat(_request())
     assert thread_inserts == [1]
     assert [r.request_id for r in await usage_rows()] == [result.request_id]
+
+
+def _row(request_id: str, **values) -> usage.UsageRow:
+    import datetime as dt
+    from decimal import Decimal
+
+    defaults = {
+        "created_at": dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC),
+        "request_id": request_id,
+        "kind": "chat",
+        "agent_id": "agent:ä",
+        "microdao_id": "microdao:x",
+        "model": "m",
+        "provider": "p",
+        "physical_model": "pm",
+        "attempts": [{"provider": "p", "outcome": "ok", "latency_ms": 1.25, "note": 'ü " \\'}],
+        "attempt_count": 1,
+        "fallback_used": True,
+        "prompt_tokens": 27,
+        "completion_tokens": 16,
+        "total_tokens": 43,
+        "latency_ms": 12.345678901,
+        "cost_usd": Decimal("0.00003640"),
+        "status": "ok",
+        "error_type": "",
+        "error_message": "line\nbreak 'quoted' 😀",
+        "stream": True,
+    }
+    defaults.update(values)
+    return usage.UsageRow(**defaults)
+
+
+async def test_lane_rows_keep_every_value_exactly(thread_inserts):
+    rows = [_row(f"exact-{i}") for i in range(3)]
+    await asyncio.gather(*(usage_lane.usage_lane_record(row) for row in rows))
+    assert thread_inserts == []
+    stored = {r.request_id: r for r in await usage_rows()}
+    for row in rows:
+        got = stored[row.request_id]
+        for name in usage._ROW_FIELDS:
+            assert getattr(got, name) == getattr(row, name), name
+
+
+async def test_lane_prepares_one_statement_for_every_batch_size(thread_inserts):
+    await usage_lane.usage_lane_record(_row("one"))
+    await asyncio.gather(*(usage_lane.usage_lane_record(_row(f"many-{i}")) for i in range(5)))
+    lane = usage_lane._lanes[asyncio.get_running_loop()]
+    assert lane.conn is not None
+    cursor = await lane.conn.execute("SELECT statement FROM pg_prepared_statements")
+    statements = [s for (s,) in await cursor.fetchall()]
+    assert len(statements) == 1 and "jsonb_to_recordset" in statements[0]
+    assert len(await usage_rows()) == 6
+
+
+async def test_a_row_json_cannot_carry_goes_through_the_thread_sanitized(thread_inserts):
+    await usage_lane.usage_lane_record(_row("surrogate", error_message="bad \ud800 text"))
+    assert thread_inserts  # the lane could not encode it; the thread wrote it
+    (stored,) = await usage_rows()
+    assert stored.error_message == "bad \ufffd text"
