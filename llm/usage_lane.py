@@ -14,6 +14,12 @@ the writer thread, which keeps and retries them (and whatever else llm.usage doe
 cannot write); the request's future then resolves when the thread commits them. Rows that need
 no waiting (abandoned streams, cancelled calls, code without a loop) keep using the thread.
 `usage_lane_flush` waits for rows in flight here, so a budget refresh counts them.
+
+A lane lives as long as its loop: closing the loop closes the lane's connection (`_Lane.hook`
+wraps that loop's `close`). Code that runs the gateway from sync code gets a new, short-lived
+loop per call (asgiref's `async_to_sync`, `asyncio.run` — management commands, db_worker jobs,
+the evals); without this, each such loop left its connection open until the process ended,
+and a long-running one ran PostgreSQL out of connections ("too many clients already").
 """
 
 from __future__ import annotations
@@ -56,6 +62,35 @@ class _Lane:
         self.task: asyncio.Task | None = None
         self.conn: psycopg.AsyncConnection | None = None
         self.idle: asyncio.TimerHandle | None = None
+
+    def hook(self) -> None:
+        """Close this lane with its loop: wrap the loop's `close` (an instance attribute, so
+        it covers every way a loop ends — asyncio.run, async_to_sync, a plain close — and
+        costs the server's long-lived loop nothing per request)."""
+        loop = self.loop
+        original_close = loop.close
+
+        def close() -> None:
+            try:
+                self.shut()
+            finally:
+                original_close()
+
+        loop.close = close  # type: ignore[method-assign]
+
+    def shut(self) -> None:
+        """The loop is closing: its tasks will not run again. Rows still queued go to the
+        writer thread (nobody waits for them here), and the connection is closed."""
+        if _lanes.get(self.loop) is self:
+            _lanes.pop(self.loop, None)
+        rest, self.rows = self.rows, []
+        if rest:
+            _hand_over_unwaited(rest)
+            _inflight_add(-len(rest))
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+        self.close_now()
 
     def submit(self, row: UsageRow) -> asyncio.Future:
         future = self.loop.create_future()
@@ -101,7 +136,8 @@ class _Lane:
             raise
         finally:
             self.task = None
-            self.idle = self.loop.call_later(_IDLE_SECONDS, self._close_when_idle)
+            if not self.loop.is_closed():  # (a task of a closed loop, finalised by the GC)
+                self.idle = self.loop.call_later(_IDLE_SECONDS, self._close_when_idle)
 
     async def _insert(self, rows: list[UsageRow]) -> None:
         if self.conn is None or self.conn.closed:
@@ -177,6 +213,7 @@ def usage_lane_record(row: UsageRow) -> asyncio.Future:
     lane = _lanes.get(loop)
     if lane is None:
         lane = _lanes[loop] = _Lane(loop)
+        lane.hook()
     return lane.submit(row)
 
 

@@ -134,3 +134,35 @@ async def test_a_row_json_cannot_carry_goes_through_the_thread_sanitized(thread_
     assert thread_inserts  # the lane could not encode it; the thread wrote it
     (stored,) = await usage_rows()
     assert stored.error_message == "bad \ufffd text"
+
+
+def _client_backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND backend_type = 'client backend'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_short_lived_loops_do_not_keep_lane_connections():
+    """Sync code runs the gateway on a new loop per call (asyncio.run, async_to_sync: commands,
+    db_worker jobs, the evals): each loop's lane connection is closed with the loop."""
+    from asgiref.sync import async_to_sync
+
+    make_route("m", OfflineProviderFactory())
+    before = _client_backends()
+    peak = before
+    request_ids = []
+    for i in range(200):
+        if i % 2:
+            result = asyncio.run(gateway.chat(_request(f"q{i}")))
+        else:
+            result = async_to_sync(gateway.chat)(_request(f"q{i}"))
+        request_ids.append(result.request_id)
+        peak = max(peak, _client_backends())
+    # Closed connections' backends exit a moment later: a few may still be listed.
+    assert peak - before < 20, (before, peak)
+    assert not usage_lane._lanes  # and no lane is left behind for a closed loop
+    committed = set(UsageLog.objects.values_list("request_id", flat=True))
+    assert set(request_ids) <= committed

@@ -44,7 +44,6 @@ def store(agent_id: str, microdao_id: str, text: str, *, at: dt.datetime | None 
     )
     memory_id = int(result.ids[0])
     facts_dispatch_flush()  # its extraction job is queued (off the store's path) by now
-    usage_lane_reset()
     if at is not None:
         Memory.objects.filter(pk=memory_id).update(created_at=at)
     return memory_id
@@ -65,13 +64,3 @@ def run_worker(*, worker_id: str = "test-worker", max_tasks: int | None = None) 
         worker_id=worker_id,
         excluded_queue_names=[],
     ).run()
-    usage_lane_reset()
-
-
-def usage_lane_reset() -> None:
-    """Every async_to_sync call above runs on a new event loop, and the gateway keeps a usage
-    connection per loop until the test ends: close those of finished loops now, or a long run
-    (the eval: ~150 stores and worker runs in one test) exhausts PostgreSQL's connections."""
-    from llm.usage_lane import usage_lane_reset as reset
-
-    reset()
