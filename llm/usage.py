@@ -39,6 +39,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection, connections
 
+from daarion.common.daemon_thread import DaemonThread
 from daarion.common.process_state import register_reset
 from llm.models import UsageDeadLetter, UsageLog
 from llm.usage_spool import usage_spool
@@ -325,8 +326,7 @@ class UsageWriter:
     def __init__(self, *, batch_size: int) -> None:
         self.batch_size = batch_size
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.RLock()
+        self._thread = DaemonThread(self._run, "llm-usage-writer")
         # Rows taken from the queue but not yet committed, with their waiters.
         self._pending: list[tuple[UsageRow, asyncio.AbstractEventLoop | None, object]] = []
 
@@ -334,14 +334,7 @@ class UsageWriter:
         self._ensure_started()
 
     def _ensure_started(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="llm-usage-writer", daemon=True
-                )
-                self._thread.start()
+        self._thread.ensure_started()
 
     def submit(self, row: UsageRow, *, wait: bool = False) -> asyncio.Future | None:
         """Queue `row`; with `wait`, return a future of the running loop set once committed."""
@@ -362,7 +355,7 @@ class UsageWriter:
     def flush(self, timeout: float = 30.0, *, spooled_ok: bool = False) -> bool:
         """Block until everything submitted so far is written (`spooled_ok`: or spooled to
         disk, e.g. while the database is down). True if it was."""
-        if self._thread is None or not self._thread.is_alive():
+        if not self._thread.alive:
             return not self._pending
         marker = _Flush(spooled_ok=spooled_ok)
         self._queue.put(marker)

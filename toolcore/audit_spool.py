@@ -28,6 +28,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from daarion.common.daemon_thread import DaemonThread
 from daarion.common.durable_spool import DurableSpool
 from toolcore.models import Outcome, ToolCall
 from toolcore.schema import storable_text
@@ -162,17 +163,11 @@ class AuditReplayer:
     """A daemon thread that replays spooled completions whenever the database answers."""
 
     def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._thread = DaemonThread(self._run, "toolcore-audit-replayer")
         self._wake = threading.Event()
 
     def start(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="toolcore-audit-replayer", daemon=True
-                )
-                self._thread.start()
+        self._thread.ensure_started()
         self._wake.set()
 
     def _run(self) -> None:

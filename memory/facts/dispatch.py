@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from django.conf import settings
 from django.db import connection, transaction
 
+from daarion.common.daemon_thread import DaemonThread
 from daarion.common.process_state import register_reset
 
 logger = logging.getLogger(__name__)
@@ -103,19 +104,11 @@ class FactsDispatcher:
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._thread = DaemonThread(self._run, "memory-facts-dispatch")
         self._next_sweep = 0.0  # sweep as soon as the thread starts
 
     def _ensure_started(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="memory-facts-dispatch", daemon=True
-                )
-                self._thread.start()
+        self._thread.ensure_started()
 
     def submit(self, memory_ids: Sequence[int]) -> None:
         if memory_ids:
@@ -128,7 +121,7 @@ class FactsDispatcher:
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Block until everything submitted so far is dispatched (tests, benchmarks)."""
-        if self._thread is None or not self._thread.is_alive():
+        if not self._thread.alive:
             return True
         marker = _Flush()
         self._queue.put(marker)
