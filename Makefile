@@ -46,8 +46,10 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 ## Benchmarks (not part of `make test`); results printed and saved under tests/bench/results/.
+## One file: `make bench BENCH=tests/bench/test_bench_facts.py`.
+BENCH ?= tests/bench
 bench: install
-	$(PY) -m pytest tests/bench -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
+	$(PY) -m pytest $(BENCH) -p no:randomly -s -o addopts="" $(PYTEST_ARGS)
 
 ## Fact-extraction eval (eval/facts): scripted model by default; EVAL_FACTS_REAL=1 for a real one.
 eval-facts: install

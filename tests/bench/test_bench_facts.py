@@ -1,7 +1,7 @@
 """Facts benchmark: a store's latency (extraction off and on) and background job throughput.
 
-Run with `make bench PYTEST_ARGS=tests/bench/test_bench_facts.py` (or `-k facts`). Results are
-printed and saved under tests/bench/results/facts.json.
+Run with `make bench BENCH=tests/bench/test_bench_facts.py` (or `PYTEST_ARGS="-k facts"`).
+Results are printed and saved under tests/bench/results/facts.json.
 """
 
 from __future__ import annotations

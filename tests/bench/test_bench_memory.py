@@ -343,12 +343,12 @@ def _generate() -> dict:
     with raw.cursor() as cursor:
         with cursor.copy(
             "COPY memory_memory (id, microdao_id, agent_id, channel_id, tier, kind, text, "
-            "content, metadata, embedding_pending, created_at) FROM STDIN"
+            "content, metadata, embedding_pending, facts_state, created_at) FROM STDIN"
         ) as copy:
             for n, microdao, agent, text in rows:
                 copy.write_row(
                     (n, microdao, agent, "bench-data", "mid", "conversation", text, "{}", "{}",
-                     False, "2026-01-01T00:00:00Z")
+                     False, "", "2026-01-01T00:00:00Z")
                 )  # fmt: skip
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('memory_memory', 'id'), %s)", [ROWS + 1]
