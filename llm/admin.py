@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
+from daarion.common.admin_read_only import ReadOnlyModelAdmin
 from llm.models import (
     ModelRoute,
     Provider,
@@ -182,7 +183,7 @@ class UsageReportForm(forms.Form):
 
 
 @admin.register(UsageLog)
-class UsageLogAdmin(admin.ModelAdmin):
+class UsageLogAdmin(ReadOnlyModelAdmin):
     # Few, narrow columns so status, cost and latency fit at 1400 px beside the filters; the
     # request id is searchable and shown on the row's page, the microDAO is a filter.
     list_display = (
@@ -222,15 +223,6 @@ class UsageLogAdmin(admin.ModelAdmin):
     @admin.display(description="latency", ordering="latency_ms")
     def latency(self, obj: UsageLog) -> str:
         return f"{obj.latency_ms:,.0f} ms"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         report = self.admin_site.admin_view(self.report_view)

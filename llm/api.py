@@ -17,7 +17,7 @@ from llm import gateway
 from llm.errors import ProviderError
 from llm.openai.router import openai_router
 from llm.schemas import ChatBody
-from llm.types import ChatChunk, ChatRequest, ChatResult
+from llm.types import ChatChunk, ChatRequest
 
 internal_router = Router()
 __all__ = ["internal_router", "openai_router"]  # /v1 lives in llm.openai
@@ -57,18 +57,6 @@ def _chat_request(request: HttpRequest, body: ChatBody) -> ChatRequest:
     )
 
 
-def _gateway_meta(result: ChatResult) -> dict:
-    return {
-        "request_id": result.request_id,
-        "cost_usd": result.cost_usd,
-        "latency_ms": result.latency_ms,
-        "provider": result.provider,
-        "physical_model": result.physical_model,
-        "fallback_used": result.fallback_used,
-        "attempts": result.attempts,
-    }
-
-
 def _error_event(exc: ProviderError) -> bytes:
     return _sse({"error": {"type": exc.error_type, "message": exc.message}})
 
@@ -92,7 +80,7 @@ async def proxy(request: HttpRequest, body: ChatBody):
             "tool_calls": result.message.get("tool_calls") or [],
             "finish_reason": result.finish_reason,
             "usage": result.usage,
-            **_gateway_meta(result),
+            **result.gateway_meta(),
         }
     )
 
@@ -108,7 +96,7 @@ async def _proxy_events(stream: AsyncIterator[ChatChunk]) -> AsyncIterator[bytes
                         "message": final.message,
                         "finish_reason": final.finish_reason,
                         "usage": final.usage,
-                        **_gateway_meta(final),
+                        **final.gateway_meta(),
                     }
                 )
             else:

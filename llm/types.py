@@ -65,6 +65,18 @@ class ChatResult:
     # "system_fingerprint", "usage" (with prompt/completion token details)
     extra: dict = field(default_factory=dict)
 
+    def gateway_meta(self) -> dict:
+        """What the gateway adds to an answer (`gateway` on /internal, `daarion` on /v1)."""
+        return {
+            "request_id": self.request_id,
+            "cost_usd": self.cost_usd,
+            "latency_ms": self.latency_ms,
+            "provider": self.provider,
+            "physical_model": self.physical_model,
+            "fallback_used": self.fallback_used,
+            "attempts": self.attempts,
+        }
+
 
 @dataclass(slots=True)
 class ChatChunk:

@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.http import HttpRequest
 
 from daarion.agents.admin import AgentAdmin
+from daarion.common.admin_read_only import ReadOnlyModelAdmin
 from toolcore.mcp.importer import McpImportError, mcp_server_import_tools
 from toolcore.models import (
     Grant,
@@ -208,7 +209,7 @@ class McpServerAdmin(admin.ModelAdmin):
 
 
 @admin.register(ToolCall)
-class ToolCallAdmin(admin.ModelAdmin):
+class ToolCallAdmin(ReadOnlyModelAdmin):
     """Read-only audit log (arguments are stored already redacted)."""
 
     list_display = (
@@ -227,15 +228,6 @@ class ToolCallAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 if GrantOnAgentInline not in AgentAdmin.inlines:

@@ -49,18 +49,6 @@ def chat_request_of(request: HttpRequest, body: ChatBody) -> ChatRequest:
     )
 
 
-def gateway_meta(result: ChatResult) -> dict:
-    return {
-        "request_id": result.request_id,
-        "cost_usd": result.cost_usd,
-        "latency_ms": result.latency_ms,
-        "provider": result.provider,
-        "physical_model": result.physical_model,
-        "fallback_used": result.fallback_used,
-        "attempts": result.attempts,
-    }
-
-
 def openai_usage(result: ChatResult) -> dict:
     usage = dict(result.usage)
     upstream = result.extra.get("usage") or {}
@@ -103,7 +91,7 @@ def completion_body(result: ChatResult, *, created: int) -> dict:
         "choices": _choices(result),
         "usage": openai_usage(result),
         "system_fingerprint": result.extra.get("system_fingerprint"),
-        "daarion": gateway_meta(result),
+        "daarion": result.gateway_meta(),
     }
 
 

@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from pydantic import BaseModel, ConfigDict, Field
 
 from daarion.common.errors import BadRequest
-from llm.openai.chat import gateway_meta, openai_agent, openai_metadata
+from llm.openai.chat import openai_agent, openai_metadata
 from llm.schemas import RequestMetadata
 from llm.types import ChatRequest, ChatResult
 
@@ -346,5 +346,5 @@ def finished(skeleton: dict, result: ChatResult, output: list[dict]) -> dict:
     response["status"] = "incomplete" if reason else "completed"
     response["incomplete_details"] = {"reason": reason} if reason else None
     response["completed_at"] = int(time.time())
-    response["daarion"] = gateway_meta(result)
+    response["daarion"] = result.gateway_meta()
     return response

@@ -123,6 +123,12 @@ def encode_sync(*, model: str, texts: list[str], input_type: str | None) -> list
     return vectors
 
 
+def _embeddings_only(provider: ProviderInfo) -> errors.ProviderBadRequest:
+    return errors.ProviderBadRequest(
+        f"{provider.name}: the local provider serves embedding models only"
+    )
+
+
 class LocalProvider:
     async def chat(
         self,
@@ -133,9 +139,7 @@ class LocalProvider:
         messages: list[dict],
         params: dict,
     ) -> ProviderChat:
-        raise errors.ProviderBadRequest(
-            f"{provider.name}: the local provider serves embedding models only"
-        )
+        raise _embeddings_only(provider)
 
     async def chat_stream(
         self,
@@ -146,9 +150,7 @@ class LocalProvider:
         messages: list[dict],
         params: dict,
     ) -> AsyncGenerator[ProviderStreamEvent, None]:
-        raise errors.ProviderBadRequest(
-            f"{provider.name}: the local provider serves embedding models only"
-        )
+        raise _embeddings_only(provider)
         yield  # pragma: no cover  (makes this an async generator like the other adapters)
 
     async def embed(

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from daarion.common.admin_read_only import ReadOnlyModelAdmin
 from daarion.common.errors import ApiError
 from memory.facts import selectors, services
 from memory.facts.config import facts_config_default, facts_config_get
@@ -211,7 +212,7 @@ class FactSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(FactAudit)
-class FactAuditAdmin(admin.ModelAdmin):
+class FactAuditAdmin(ReadOnlyModelAdmin):
     list_display = (
         "created_at",
         "action",
@@ -223,12 +224,3 @@ class FactAuditAdmin(admin.ModelAdmin):
     )
     list_filter = ("action",)
     readonly_fields = [f.name for f in FactAudit._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
