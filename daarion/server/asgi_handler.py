@@ -13,7 +13,8 @@ For API requests (daarion.server.middleware.is_api_request's paths) this handler
 opens one on the loop thread) and closes the response on the loop too — unless the request did
 run sync code (a cache miss's ORM read), i.e. its context created a worker thread: then the
 response is closed on that thread exactly as Django does, so its pooled connection goes back.
-Pages (admin, sessions) go through Django's handler unchanged.
+Pages (admin, sessions) go through Django's handler unchanged. An ordinary POST
+/v1/chat/completions does not even build a Django request (daarion/server/fast_chat.py).
 
 It also remembers the URL match of API paths without captured arguments (/v1/chat/completions):
 Django walks the URL patterns on every request, a tenth of the event loop's time in the
@@ -30,9 +31,11 @@ from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import HttpResponse
 from django.urls import get_resolver, set_script_prefix
 
 from daarion.common.registry_stamp import registry_stamp_acheck
+from daarion.server.fast_chat import fast_chat_applies, fast_chat_response
 from daarion.server.middleware import is_api_path
 
 _MAX_REMEMBERED_MATCHES = 256
@@ -70,23 +73,20 @@ class ApiFastASGIHandler(ASGIHandler):
         await registry_stamp_acheck()  # a registry change in another process: reload first
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
-        request, error_response = self.create_request(scope, body_file)
-        if request is None:
-            assert error_response is not None  # create_request returns one or the other
-            body_file.close()
-            await self.send_response(error_response, send)
-            await self._close(error_response, context)
-            return
 
-        async def process_request(request, send):
-            response = await self.run_get_response(request)
+        async def process_request(send):
+            response = await self._fast_response(scope, body_file)
+            if response is None:
+                request, response = self.create_request(scope, body_file)
+                if request is not None:
+                    response = await self.run_get_response(request)
             with contextlib.suppress(asyncio.CancelledError):  # client left during the send
                 await self.send_response(response, send)
             return response
 
         tasks = [
             asyncio.create_task(self.listen_for_disconnect(receive)),
-            asyncio.create_task(process_request(request, send)),
+            asyncio.create_task(process_request(send)),
         ]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
@@ -109,6 +109,16 @@ class ApiFastASGIHandler(ASGIHandler):
         else:
             await self._close(response, context)
         body_file.close()
+
+    @staticmethod
+    async def _fast_response(scope, body_file) -> HttpResponse | None:
+        """POST /v1/chat/completions' fast path (daarion/server/fast_chat.py), or None."""
+        if not fast_chat_applies(scope):
+            return None
+        response = await fast_chat_response(scope, body_file.read())
+        if response is None:
+            body_file.seek(0)  # the full path reads the body again
+        return response
 
     @staticmethod
     def _ran_sync_code(context: ThreadSensitiveContext) -> bool:

@@ -20,9 +20,9 @@ def _internal_secret_matches(presented: str) -> bool:
     return hmac.compare_digest(presented.encode(), settings.INTERNAL_SECRET.encode())
 
 
-def bearer_token(request: HttpRequest) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+def bearer_value(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value."""
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
@@ -30,10 +30,19 @@ def bearer_token(request: HttpRequest) -> str | None:
 
 async def authenticate_request(request: HttpRequest) -> Caller | None:
     """The caller behind the request's credentials, or None when there are none valid."""
-    secret = request.headers.get("X-Internal-Secret")
-    if secret is not None:
-        return INTERNAL_SECRET_CALLER if _internal_secret_matches(secret) else None
-    token = bearer_token(request)
+    return await caller_from_credentials(
+        internal_secret=request.headers.get("X-Internal-Secret"),
+        authorization=request.headers.get("Authorization", ""),
+    )
+
+
+async def caller_from_credentials(
+    *, internal_secret: str | None, authorization: str
+) -> Caller | None:
+    """The caller behind an X-Internal-Secret / Authorization header pair, or None."""
+    if internal_secret is not None:
+        return INTERNAL_SECRET_CALLER if _internal_secret_matches(internal_secret) else None
+    token = bearer_value(authorization)
     if token is None:
         return None
     # The shared secret is accepted as a bearer value too (some clients only send Bearer).

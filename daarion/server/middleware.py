@@ -32,9 +32,13 @@ def is_api_request(request: HttpRequest) -> bool:
     return is_api_path(request.path)
 
 
-def _request_id_from(request: HttpRequest) -> str:
-    incoming = request.headers.get("X-Request-ID", "")
+def request_id_from_header(incoming: str) -> str:
+    """The caller's X-Request-ID when it is safe to log and echo, else a new id."""
     return incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _request_id_from(request: HttpRequest) -> str:
+    return request_id_from_header(request.headers.get("X-Request-ID", ""))
 
 
 class _AsyncCapable:

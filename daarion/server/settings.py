@@ -154,6 +154,9 @@ SERVER_GC_THRESHOLD = env_int("SERVER_GC_THRESHOLD", 5000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1024)
 # Multipart bodies (knowledge uploads) may be larger than JSON ones: the document limit in bytes
 # plus room for the form fields. Larger answers 413 before anything is read.
+# POST /v1/chat/completions without Django's request/middleware/ninja layers for ordinary
+# requests (daarion/server/fast_chat.py); anything unusual still goes the full way.
+API_FAST_CHAT = env_bool("API_FAST_CHAT", True)
 API_MAX_UPLOAD_BYTES = env_int("API_MAX_UPLOAD_BYTES", 9 * 1024 * 1024)
 
 # --- logging: one line per record; secrets are never passed to loggers -----------------------

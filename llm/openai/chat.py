@@ -9,22 +9,32 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from django.http import HttpRequest
-
+from daarion.agents.types import Caller
+from daarion.common.errors import BadRequest
 from llm.errors import ProviderError
 from llm.openai.wire import sse
 from llm.schemas import ChatBody, RequestMetadata
 from llm.types import ChatChunk, ChatRequest, ChatResult
 
 _USAGE_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
+_MAX_N = 16
 
 
-def openai_agent(request: HttpRequest, metadata: RequestMetadata | None, user: str | None):
+class OpenAIRequestError(BadRequest):
+    """A 400 naming the OpenAI parameter at fault (`param`) and an OpenAI-style `code`."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str = "invalid_value"):
+        super().__init__(message)
+        self.param = param
+        self.error_type = code
+
+
+def openai_agent(caller: Caller, metadata: RequestMetadata | None, user: str | None):
     """The agent a /v1 call acts as: the token's bound agent, `metadata.agent_id`, or `user`."""
     requested = (metadata.agent_id if metadata else None) or None
     if requested is None and user and user.startswith("agent:"):
         requested = user
-    return request.auth.effective_agent_id(requested)
+    return caller.effective_agent_id(requested)
 
 
 def openai_metadata(metadata: RequestMetadata | None) -> dict | None:
@@ -33,19 +43,32 @@ def openai_metadata(metadata: RequestMetadata | None) -> dict | None:
     return extra or None
 
 
-def chat_request_of(request: HttpRequest, body: ChatBody) -> ChatRequest:
+def _check_n(params: dict) -> None:
+    """Refuse an `n` outside 1..16; drop n=1 (the default) so it is not sent upstream."""
+    n = params.get("n")
+    if n is None:
+        return
+    if type(n) is not int or not 1 <= n <= _MAX_N:
+        raise OpenAIRequestError(f"'n' must be an integer from 1 to {_MAX_N}.", param="n")
+    if n == 1:
+        params.pop("n")
+
+
+def chat_request_of(caller: Caller, request_id: str | None, body: ChatBody) -> ChatRequest:
+    """The gateway request of a /v1/chat/completions body, for `caller` (the request's auth)."""
     metadata = body.metadata
     params = body.passthrough_params()
+    _check_n(params)
     forwarded = openai_metadata(metadata)
     if forwarded:
         params["metadata"] = forwarded
     return ChatRequest(
         model=body.model,
         messages=body.message_dicts(),
-        agent_id=openai_agent(request, metadata, body.user),
+        agent_id=openai_agent(caller, metadata, body.user),
         microdao_id=metadata.microdao_id if metadata else None,
         params=params,
-        request_id=getattr(request, "request_id", None),
+        request_id=request_id,
     )
 
 

@@ -72,6 +72,21 @@ def openai_error_response(
     return response
 
 
+def database_unavailable_response() -> HttpResponse:
+    # E.g. a token not in the cache yet while the database is down: a fast 503 the SDKs retry
+    # after Retry-After, as on /internal — not a generic 500.
+    return openai_error_response(
+        503,
+        "The database is temporarily unavailable. Retry shortly.",
+        code="service_unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+def internal_error_response(request_id: str) -> HttpResponse:
+    return openai_error_response(500, f"Internal error (request id {request_id}).")
+
+
 def api_error_as_openai(exc: ApiError) -> HttpResponse:
     code, param, type_ = exc.error_type, getattr(exc, "param", None), None
     if isinstance(exc, ProviderError):
@@ -190,21 +205,11 @@ def install_openai_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(DjangoOperationalError)
     @api.exception_handler(DjangoInterfaceError)
     def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
-        # E.g. a token not in the cache yet while the database is down: a fast 503 the SDKs
-        # retry after Retry-After, as on /internal — not a generic 500.
         logger.error("database unavailable in %s %s: %s", request.method, request.path, exc)
-        response = openai_error_response(
-            503,
-            "The database is temporarily unavailable. Retry shortly.",
-            code="service_unavailable",
-            headers={"Retry-After": "2"},
-        )
-        return respond(request, response, "service_unavailable")
+        return respond(request, database_unavailable_response(), "service_unavailable")
 
     @api.exception_handler(Exception)
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         logger.exception("unhandled error in %s %s", request.method, request.path)
-        response = openai_error_response(
-            500, f"Internal error (request id {getattr(request, 'request_id', '-')})."
-        )
+        response = internal_error_response(getattr(request, "request_id", "-"))
         return respond(request, response, "internal_error")

@@ -18,8 +18,7 @@ import orjson
 from django.http import HttpRequest
 from pydantic import BaseModel, ConfigDict, Field
 
-from daarion.common.errors import BadRequest
-from llm.openai.chat import openai_agent, openai_metadata
+from llm.openai.chat import OpenAIRequestError, openai_agent, openai_metadata
 from llm.schemas import RequestMetadata
 from llm.types import ChatRequest, ChatResult
 
@@ -52,19 +51,12 @@ class ResponsesBody(BaseModel):
     user: str | None = Field(default=None, max_length=256)
 
 
-class ResponsesRequestError(BadRequest):
-    def __init__(self, message: str, *, param: str | None = None, code: str = "invalid_value"):
-        super().__init__(message)
-        self.param = param
-        self.error_type = code
-
-
 # --- request → chat ---------------------------------------------------------------------------
 def _refuse_unsupported(body: ResponsesBody) -> None:
     extra = body.model_extra or {}
     for name in _NEEDS_STORAGE:
         if extra.get(name):
-            raise ResponsesRequestError(
+            raise OpenAIRequestError(
                 f"'{name}' is not supported: this gateway does not store responses. Send the "
                 "whole conversation as 'input' (with the Agents SDK: do not pass "
                 "previous_response_id or conversation_id; with LangChain: leave "
@@ -73,7 +65,7 @@ def _refuse_unsupported(body: ResponsesBody) -> None:
                 code="unsupported_parameter",
             )
     if body.background:
-        raise ResponsesRequestError(
+        raise OpenAIRequestError(
             "'background' is not supported.", param="background", code="unsupported_parameter"
         )
 
@@ -82,7 +74,7 @@ def _text_parts(content: Any, *, param: str, assistant: bool) -> str | list[dict
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise ResponsesRequestError("'content' must be a string or a list of parts.", param=param)
+        raise OpenAIRequestError("'content' must be a string or a list of parts.", param=param)
     parts: list[dict] = []
     for i, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -96,7 +88,7 @@ def _text_parts(content: Any, *, param: str, assistant: bool) -> str | list[dict
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
         else:
-            raise ResponsesRequestError(
+            raise OpenAIRequestError(
                 f"Content part type '{kind}' is not supported (text and image URLs are).",
                 param=f"{param}[{i}]",
             )
@@ -127,7 +119,7 @@ def chat_messages(body: ResponsesBody) -> list[dict]:
         if kind == "message":
             role = _ROLE.get(item.get("role"))  # type: ignore[arg-type]
             if role is None:
-                raise ResponsesRequestError(f"Unknown role {item.get('role')!r}.", param=param)
+                raise OpenAIRequestError(f"Unknown role {item.get('role')!r}.", param=param)
             content = _text_parts(
                 item.get("content"), param=f"{param}.content", assistant=role == "assistant"
             )
@@ -158,14 +150,14 @@ def chat_messages(body: ResponsesBody) -> list[dict]:
             continue  # the model's own earlier reasoning: chat upstreams take no such input
         else:
             code = "unsupported_parameter" if kind == "item_reference" else "invalid_value"
-            raise ResponsesRequestError(
+            raise OpenAIRequestError(
                 f"Input item type {kind!r} is not supported (messages, function_call and "
                 "function_call_output are).",
                 param=param,
                 code=code,
             )
     if not messages:
-        raise ResponsesRequestError("'input' is empty.", param="input")
+        raise OpenAIRequestError("'input' is empty.", param="input")
     return messages
 
 
@@ -173,7 +165,7 @@ def _chat_tools(tools: list[dict]) -> list[dict]:
     converted = []
     for i, tool in enumerate(tools):
         if tool.get("type") != "function":
-            raise ResponsesRequestError(
+            raise OpenAIRequestError(
                 f"Tool type {tool.get('type')!r} is not supported; only function tools are.",
                 param=f"tools[{i}]",
                 code="unsupported_parameter",
@@ -191,7 +183,7 @@ def _chat_tool_choice(choice: str | dict) -> str | dict:
         return choice
     if choice.get("type") == "function" and choice.get("name"):
         return {"type": "function", "function": {"name": choice["name"]}}
-    raise ResponsesRequestError(
+    raise OpenAIRequestError(
         "'tool_choice' must be auto, none, required or a function.", param="tool_choice"
     )
 
@@ -209,7 +201,7 @@ def _response_format(text: dict | None) -> dict | None:
             if fmt.get(key) is not None:
                 schema[key] = fmt[key]
         return {"type": "json_schema", "json_schema": schema}
-    raise ResponsesRequestError(f"text.format type {kind!r} is not supported.", param="text")
+    raise OpenAIRequestError(f"text.format type {kind!r} is not supported.", param="text")
 
 
 def chat_params(body: ResponsesBody) -> dict:
@@ -245,7 +237,7 @@ def responses_chat_request(request: HttpRequest, body: ResponsesBody) -> ChatReq
     return ChatRequest(
         model=body.model,
         messages=chat_messages(body),
-        agent_id=openai_agent(request, metadata, body.user),
+        agent_id=openai_agent(request.auth, metadata, body.user),
         microdao_id=metadata.microdao_id if metadata else None,
         params=chat_params(body),
         request_id=getattr(request, "request_id", None),

@@ -26,7 +26,6 @@ from llm.openai.embeddings import (
 from llm.openai.errors import GATEWAY_CALLED
 from llm.openai.responses import (
     ResponsesBody,
-    ResponsesRequestError,
     finished,
     output_items,
     response_skeleton,
@@ -38,27 +37,15 @@ from llm.registry import registry_aget
 from llm.schemas import ChatBody, EmbeddingsBody
 
 openai_router = Router()
-_MAX_N = 16
 
 
 def _to_gateway(request: HttpRequest) -> None:
     setattr(request, GATEWAY_CALLED, True)
 
 
-def _check_n(params: dict) -> None:
-    n = params.get("n")
-    if n is None:
-        return
-    if type(n) is not int or not 1 <= n <= _MAX_N:
-        raise ResponsesRequestError(f"'n' must be an integer from 1 to {_MAX_N}.", param="n")
-    if n == 1:
-        params.pop("n")
-
-
 @openai_router.post("/chat/completions", summary="OpenAI chat completions")
 async def chat_completions(request: HttpRequest, body: ChatBody):
-    chat_request = chat_request_of(request, body)
-    _check_n(chat_request.params)
+    chat_request = chat_request_of(request.auth, getattr(request, "request_id", None), body)
     created = int(time.time())
     _to_gateway(request)
     if body.stream:
@@ -93,7 +80,7 @@ async def responses(request: HttpRequest, body: ResponsesBody):
 @openai_router.post("/embeddings", summary="OpenAI embeddings")
 async def embeddings(request: HttpRequest, body: EmbeddingsBody):
     metadata = body.metadata
-    agent_id = openai_agent(request, metadata, body.user)
+    agent_id = openai_agent(request.auth, metadata, body.user)
     dimensions = check_dimensions(body.dimensions)
     texts = await embedding_texts(model=body.model, inputs=normalise_input(body.input))
     _to_gateway(request)
