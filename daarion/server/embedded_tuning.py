@@ -34,6 +34,14 @@ def _ram_bytes() -> int:
         return 2048 * MB
 
 
+def index_build_memory_mb(ram_bytes: int | None = None) -> int:
+    """maintenance_work_mem for an HNSW build: 1/8 of RAM, from 1 GB up to 4 GB. A 1M-memory
+    384-dim graph needs ~3 GB to build in memory; with 1 GB the build spilled and took far
+    longer (docs/benchmarks.md)."""
+    ram = ram_bytes if ram_bytes is not None else _ram_bytes()
+    return min(max(ram // 8, 1024 * MB), 4096 * MB) // MB
+
+
 def tuned_settings(ram_bytes: int | None = None) -> dict[str, str]:
     ram = ram_bytes if ram_bytes is not None else _ram_bytes()
     shared = min(max(ram // 4, 128 * MB), 4096 * MB)

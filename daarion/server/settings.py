@@ -17,6 +17,7 @@ from daarion.common.env import (
     env_str,
 )
 from daarion.common.served import served_url_read
+from daarion.server.embedded_tuning import index_build_memory_mb
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -284,7 +285,7 @@ MEMORY_HNSW_MAX_SCAN_TUPLES = env_int("MEMORY_HNSW_MAX_SCAN_TUPLES", 20000)
 # exactly (faster there than a filtered HNSW walk, and exact).
 MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("MEMORY_EXACT_SEARCH_MAX_ROWS", 2000)
 MEMORY_EXACT_SEARCH_MAX_SHARE = env_float("MEMORY_EXACT_SEARCH_MAX_SHARE", 0.02)
-MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", 1024)
+MEMORY_INDEX_BUILD_MEMORY_MB = env_int("MEMORY_INDEX_BUILD_MEMORY_MB", index_build_memory_mb())
 DAARION_DEMO_SEEDERS += ["memory.demo.seed_demo"]
 # Background jobs (Django's Tasks API; docs/decisions/0022-background-jobs-django-tasks.md). The
 # database backend needs no other service; TASKS_BACKEND=django_tasks_rq.RQBackend: RQ/Redis.
