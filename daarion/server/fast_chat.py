@@ -21,7 +21,6 @@ import logging
 import time
 
 import orjson
-import pydantic
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
@@ -41,6 +40,7 @@ from llm.openai.errors import (
 )
 from llm.openai.wire import json_response
 from llm.schemas import ChatBody
+from llm.types import ChatRequest
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,21 @@ async def _caller(headers: dict[str, str]) -> Caller | None:
 
 async def fast_chat_response(scope: dict, body: bytes) -> HttpResponse | None:
     """The answer to an ordinary chat completion, or None to send the request the full way."""
+    try:
+        prepared = await _prepare(scope, body)
+    except Exception:  # e.g. a token lookup while the database is down: the full path answers
+        return None  # (503 there), with its error handlers and the refusal's usage row
+    if prepared is None:
+        return None
+    chat_request, request_id = prepared
+    request_id_var.set(request_id)
+    response = await _answer(chat_request, request_id)
+    response["X-Request-ID"] = request_id
+    return response
+
+
+async def _prepare(scope: dict, body: bytes) -> tuple[ChatRequest, str] | None:
+    """The gateway request and the request id, or None for anything out of the ordinary."""
     headers = _headers(scope)
     if headers is None or headers.get("content-type", "").partition(";")[0].strip() != _JSON:
         return None
@@ -96,18 +111,11 @@ async def fast_chat_response(scope: dict, body: bytes) -> HttpResponse | None:
     if caller is None:
         return None
     request_id = request_id_from_header(headers.get("x-request-id", ""))
-    try:
-        chat_body = ChatBody.model_validate(data)
-        chat_request = chat_request_of(caller, request_id, chat_body)
-    except (pydantic.ValidationError, ApiError):
-        return None
-    request_id_var.set(request_id)
-    response = await _answer(chat_request, request_id)
-    response["X-Request-ID"] = request_id
-    return response
+    # A schema error or an agent the caller may not act as raises: the full path refuses it.
+    return chat_request_of(caller, request_id, ChatBody.model_validate(data)), request_id
 
 
-async def _answer(chat_request, request_id: str) -> HttpResponse:
+async def _answer(chat_request: ChatRequest, request_id: str) -> HttpResponse:
     # From here on the gateway writes the request's usage row, whatever happens.
     created = int(time.time())
     try:

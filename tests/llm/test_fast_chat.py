@@ -186,3 +186,23 @@ def test_streamed_requests_take_the_full_path(world, monkeypatch):
     assert response.status_code == 200
     assert response.text.rstrip().endswith("data: [DONE]")
     assert built == ["/v1/chat/completions"]
+
+
+def test_a_failing_token_lookup_gets_the_full_paths_503(world, monkeypatch):
+    """A token not cached while the database is down: the fast path must not answer 500 (the
+    real-outage test found it did); the full path answers 503 with Retry-After."""
+    from django.db import OperationalError
+
+    import daarion.server.auth as auth
+
+    async def database_down(*, raw_token):
+        raise OperationalError("couldn't get a connection after 1.50 sec")
+
+    monkeypatch.setattr(auth, "service_token_aauthenticate", database_down)
+    body = {"model": "chat-offline", "messages": _MESSAGES}
+    headers = {"Authorization": f"Bearer {world['bound']}"}
+    with httpx.Client(timeout=20) as client:
+        response = client.post(world["url"], json=body, headers=headers)
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["error"]["code"] == "service_unavailable"
