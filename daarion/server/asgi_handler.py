@@ -31,7 +31,7 @@ from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import get_resolver, set_script_prefix
 
 from daarion.common.registry_stamp import registry_stamp_acheck
@@ -111,7 +111,7 @@ class ApiFastASGIHandler(ASGIHandler):
         body_file.close()
 
     @staticmethod
-    async def _fast_response(scope, body_file) -> HttpResponse | None:
+    async def _fast_response(scope, body_file) -> HttpResponseBase | None:
         """POST /v1/chat/completions' fast path (daarion/server/fast_chat.py), or None."""
         if not fast_chat_applies(scope):
             return None

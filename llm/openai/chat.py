@@ -7,12 +7,16 @@ tokens) and `reasoning_content`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+
+from django.http import HttpResponse, StreamingHttpResponse
 
 from daarion.agents.types import Caller
 from daarion.common.errors import BadRequest
+from llm import gateway
 from llm.errors import ProviderError
-from llm.openai.wire import sse
+from llm.openai.wire import SSE_HEADERS, json_response, sse
 from llm.schemas import ChatBody, RequestMetadata
 from llm.types import ChatChunk, ChatRequest, ChatResult
 
@@ -70,6 +74,25 @@ def chat_request_of(caller: Caller, request_id: str | None, body: ChatBody) -> C
         params=params,
         request_id=request_id,
     )
+
+
+async def chat_completion_response(
+    chat_request: ChatRequest, *, stream: bool
+) -> HttpResponse | StreamingHttpResponse:
+    """The gateway's answer as /v1/chat/completions sends it: JSON, or SSE when streamed."""
+    created = int(time.time())
+    if stream:
+        options = chat_request.params.get("stream_options") or {}
+        chunks = await gateway.open_chat_stream(chat_request)
+        return StreamingHttpResponse(
+            completion_events(
+                chunks, created=created, include_usage=bool(options.get("include_usage"))
+            ),
+            content_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    result = await gateway.chat(chat_request)
+    return json_response(completion_body(result, created=created))
 
 
 def openai_usage(result: ChatResult) -> dict:

@@ -7,7 +7,6 @@ error handlers (llm.openai.errors).
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -16,7 +15,7 @@ from ninja import Router
 from llm import gateway
 from llm.errors import UnknownModel
 from llm.models import RouteKind
-from llm.openai.chat import chat_request_of, completion_body, completion_events, openai_agent
+from llm.openai.chat import chat_completion_response, chat_request_of, openai_agent
 from llm.openai.embeddings import (
     check_dimensions,
     embedding_texts,
@@ -46,18 +45,8 @@ def _to_gateway(request: HttpRequest) -> None:
 @openai_router.post("/chat/completions", summary="OpenAI chat completions")
 async def chat_completions(request: HttpRequest, body: ChatBody):
     chat_request = chat_request_of(request.auth, getattr(request, "request_id", None), body)
-    created = int(time.time())
     _to_gateway(request)
-    if body.stream:
-        include_usage = bool((chat_request.params.get("stream_options") or {}).get("include_usage"))
-        stream = await gateway.open_chat_stream(chat_request)
-        return StreamingHttpResponse(
-            completion_events(stream, created=created, include_usage=include_usage),
-            content_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
-    result = await gateway.chat(chat_request)
-    return json_response(completion_body(result, created=created))
+    return await chat_completion_response(chat_request, stream=body.stream)
 
 
 @openai_router.post("/responses", summary="OpenAI Responses API (translated to chat)")
