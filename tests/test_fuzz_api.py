@@ -17,12 +17,8 @@ boundary's NUL rule switched off it finds 5xx.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,11 +32,7 @@ from daarion.server.api import internal_api, openai_api
 from daarion.server.demo import demo_registry_import
 from tests.factories import make_service_token
 from tests.fakes.server import (
-    REPO_ROOT,
-    free_port,
     run_app_server,
-    uvicorn_command,
-    wait_for_port,
 )
 from tests.llm.conftest import redis_url, server_env  # noqa: F401 (fixtures)
 
@@ -185,22 +177,6 @@ _WITHOUT_NUL_RULE = (
 )
 
 
-@contextlib.contextmanager
-def _server_without_nul_rule(env: dict) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-c", _WITHOUT_NUL_RULE, *uvicorn_command(port)[3:]]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **env})
-    try:
-        wait_for_port(port, process=process, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def _fuzz(server, *, stop_at_first_bad: bool = False) -> tuple[Counter, list[str]]:
     demo_registry_import()
     ids = _real_ids()
@@ -231,5 +207,8 @@ def test_fuzz_both_apis_no_5xx_and_always_json(server_env):  # noqa: F811
 def test_fuzz_stage_catches_a_missing_nul_check(server_env):  # noqa: F811
     """The same stage against a server whose input boundary lets NUL through: it must fail
     (the stage as it was before seeding found 0 x 5xx there)."""
-    tally, bad = _fuzz(_server_without_nul_rule(server_env), stop_at_first_bad=True)
+    tally, bad = _fuzz(
+        run_app_server(server_env, timeout=60, launcher=("-c", _WITHOUT_NUL_RULE)),
+        stop_at_first_bad=True,
+    )
     assert bad and "→ 500" in bad[0], dict(tally)

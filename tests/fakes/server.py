@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -86,18 +86,42 @@ def uvicorn_command(port: int, *extra_args: str) -> list[str]:
     ]  # fmt: skip
 
 
+def production_server_env(settings) -> dict[str, str]:
+    """Environment for a server subprocess: production settings (DEBUG off) on the test
+    database, with the test run's secrets."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return {
+        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "INTERNAL_SECRET": settings.INTERNAL_SECRET,
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{port}/{db['NAME']}"
+        f"?host={db['HOST']}",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 @contextlib.contextmanager
 def run_app_server(
-    env: dict[str, str], *, port: int | None = None, timeout: float = 30.0
+    env: dict[str, str],
+    *,
+    port: int | None = None,
+    timeout: float = 30.0,
+    launcher: Sequence[str] = ("-m", "uvicorn"),
 ) -> Iterator[str]:
     """Run our ASGI app with uvicorn in a subprocess (a real second process) and yield its URL.
 
     `env` must point DATABASE_URL at the test database so the subprocess sees the test's rows.
+    `launcher` is what Python runs before uvicorn's arguments (`-c <code>` to patch first).
     """
     port = port or free_port()
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
     process = subprocess.Popen(
-        uvicorn_command(port),
+        [sys.executable, *launcher, *uvicorn_command(port)[3:]],
         cwd=REPO_ROOT,
         env=full_env,
     )

@@ -103,22 +103,10 @@ def server_env(settings, redis_url):
     a Redis cache with a key prefix of its own."""
     import uuid
 
-    from django.db import connection
+    from tests.fakes.server import production_server_env
 
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@/{db['NAME']}?host={db['HOST']}"
-    if db["PORT"]:
-        url = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@:{db['PORT']}/{db['NAME']}?host={db['HOST']}"
-        )
     return {
-        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "INTERNAL_SECRET": settings.INTERNAL_SECRET,
-        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "DATABASE_URL": url,
+        **production_server_env(settings),
         "REDIS_URL": redis_url,
         "CACHE_KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}",
-        "LOG_LEVEL": "WARNING",
     }

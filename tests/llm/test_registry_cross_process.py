@@ -15,7 +15,7 @@ import pytest
 from daarion.server.registry_io import registry_dump_yaml, registry_export
 from llm.models import ModelRoute
 from tests.factories import AgentFactory
-from tests.fakes.server import REPO_ROOT, run_app_server
+from tests.fakes.server import REPO_ROOT, production_server_env, run_app_server
 from tests.llm.factories import OfflineProviderFactory, make_route
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -24,21 +24,8 @@ WINDOW = 1.0  # docs/platform.md: "within 1 s across processes"
 
 
 def _database_env(settings) -> dict[str, str]:
-    from django.db import connection
-
-    db = connection.settings_dict
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return {
-        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "INTERNAL_SECRET": settings.INTERNAL_SECRET,
-        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{port}/{db['NAME']}"
-        f"?host={db['HOST']}",
-        "REDIS_URL": "",
-        "LOG_LEVEL": "WARNING",
-    }
+    """No Redis: the stamp lives in PostgreSQL."""
+    return {**production_server_env(settings), "REDIS_URL": ""}
 
 
 def _ask(client: httpx.Client, url: str, headers: dict, agent_id: str, model: str) -> int:

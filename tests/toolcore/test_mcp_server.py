@@ -11,14 +11,19 @@ import httpx
 import httpx2
 import orjson
 import pytest
-from django.db import connection
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import HEADER_MISMATCH
 
 from tests.factories import AgentFactory, make_service_token
-from tests.fakes.server import REPO_ROOT, free_port, uvicorn_command, wait_for_port
+from tests.fakes.server import (
+    REPO_ROOT,
+    free_port,
+    production_server_env,
+    uvicorn_command,
+    wait_for_port,
+)
 from tests.toolcore.conftest import SECRET
 from tests.toolcore.factories import make_http_tool
 from toolcore.models import ToolCall
@@ -305,7 +310,7 @@ def two_workers(settings):
     process = subprocess.Popen(
         uvicorn_command(port, "--workers", "2"),
         cwd=REPO_ROOT,
-        env={**os.environ, **_server_env(settings)},
+        env={**os.environ, **production_server_env(settings)},
     )
     try:
         wait_for_port(port, timeout=90, process=process)
@@ -345,21 +350,6 @@ def test_two_uvicorn_workers_serve_without_sticky_sessions(world, two_workers):
 
     asyncio.run(scenario())
     assert ToolCall.objects.filter(agent_id=world.id, outcome="ok").count() == 18
-
-
-def _server_env(settings) -> dict[str, str]:
-    db = connection.settings_dict
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return {
-        "DJANGO_SETTINGS_MODULE": "daarion.server.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "INTERNAL_SECRET": settings.INTERNAL_SECRET,
-        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{port}/{db['NAME']}"
-        f"?host={db['HOST']}",
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 ENVELOPE = {  # the per-request envelope of protocol revision 2026-07-28
