@@ -119,7 +119,8 @@ class MemoryEmbedding(models.Model):
     """One memory's vector under one embedding model.
 
     The tenant columns are copied from the memory so a filtered HNSW scan checks them on the
-    same row (no join per candidate).
+    same row (no join per candidate). The table is partitioned by microDAO (memory/partitions.py),
+    so the partition key is part of the unique key and, in the database, of the primary key.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -134,7 +135,9 @@ class MemoryEmbedding(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["memory", "model"], name="memory_embedding_unique")
+            models.UniqueConstraint(
+                fields=["memory", "model", "microdao"], name="memory_embedding_unique"
+            )
         ]
         indexes = [
             models.Index(fields=["model", "microdao", "agent"], name="memory_embedding_tenant"),

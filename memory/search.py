@@ -23,6 +23,7 @@ from django.db import connection, transaction
 
 from daarion.common.registry_cache import RegistryCache
 from memory.models import TEXT_SEARCH_CONFIG, Memory, MemoryEmbedding
+from memory.partitions import partition_table_of
 from memory.spaces import index_type, sql_literal
 from memory.types import MemoryItem, TenantScope
 
@@ -44,19 +45,23 @@ class VectorQuery:
 tenant_size_cache: RegistryCache[int] = RegistryCache("memory-tenant-sizes", ttl=300.0)
 
 
-def tenant_vector_count(*, scope: TenantScope | None, model: str) -> int:
-    """How many vectors of `model` the scope (None: everyone) can read (cached)."""
-    if scope is None:
-        key: tuple = ("*", "", model)
+def tenant_vector_count(*, scope: TenantScope, model: str, whole_partition: bool = False) -> int:
+    """How many vectors of `model` the scope can read, or (whole_partition) how many the table
+    holding the scope's microDAO holds — its own partition, or the DEFAULT one (cached)."""
+    if whole_partition:
+        key: tuple = ("partition", scope.microdao_id, model)
     else:
         key = (scope.microdao_id, scope.agent_id if not scope.shares_memory else "", model)
 
     def load() -> int:
         params: dict = {}
-        where = _tenant_sql("e", scope, params) if scope is not None else "TRUE"
+        if whole_partition:
+            table, where = partition_table_of(scope.microdao_id), "TRUE"
+        else:
+            table, where = EMBEDDING_TABLE, _tenant_sql("e", scope, params)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT count(*) FROM {EMBEDDING_TABLE} e "  # noqa: S608  (see module doc)
+                f"SELECT count(*) FROM {table} e "  # noqa: S608  (see module doc)
                 f"WHERE e.model = {sql_literal(model)} AND {where}",
                 params,
             )
@@ -66,16 +71,17 @@ def tenant_vector_count(*, scope: TenantScope | None, model: str) -> int:
 
 
 def exact_search_preferred(*, scope: TenantScope, model: str) -> bool:
-    """Exact scan for a tenant that is small, or a small share of the model's vectors.
+    """Exact scan for a tenant that is small, or a small share of the HNSW graph it is in.
 
     A filtered HNSW walk costs about 1/share graph steps (each rejected row a heap visit); an
-    exact scan costs one visit per tenant row. Measured on 2 cores: at 100k rows a 10% tenant
-    (10k rows) is twice as fast through HNSW, at 1M rows a 1.25% tenant (12.5k) is faster exact.
+    exact scan costs one visit per tenant row. The graph is the one of the microDAO's partition:
+    a microDAO in its own is all of it (agent-scoped reads are a share of it); one still in the
+    DEFAULT partition shares its graph with the others there.
     """
     rows = tenant_vector_count(scope=scope, model=model)
     if rows <= settings.MEMORY_EXACT_SEARCH_MAX_ROWS:
         return True
-    total = tenant_vector_count(scope=None, model=model)
+    total = tenant_vector_count(scope=scope, model=model, whole_partition=True)
     return rows < total * settings.MEMORY_EXACT_SEARCH_MAX_SHARE
 
 

@@ -363,7 +363,7 @@ _UPSERT_SQL = f"""
     FROM unnest(%(ids)s::bigint[], %(microdaos)s::text[], %(agents)s::text[], %(tiers)s::text[],
                 %(kinds)s::text[], %(vectors)s::text[])
          AS u(memory_id, microdao_id, agent_id, tier, kind, vector)
-    ON CONFLICT (memory_id, model)
+    ON CONFLICT (memory_id, model, microdao_id)
     DO UPDATE SET embedding = EXCLUDED.embedding, created_at = EXCLUDED.created_at
 """  # noqa: S608  (table name from the model; values are parameters)
 

@@ -5,6 +5,7 @@ from daarion.agents.models import MicroDAO
 from daarion.common.registry_stamp import registry_changed
 from memory.config import config_cache
 from memory.models import EmbeddingSpace, MemorySettings
+from memory.partitions import partition_ensure
 from memory.spaces import space_cache
 
 
@@ -19,3 +20,10 @@ def _invalidate_settings(**kwargs) -> None:
 def _invalidate_spaces(**kwargs) -> None:
     space_cache.invalidate()
     registry_changed()
+
+
+@receiver(post_save, sender=MicroDAO)
+def _give_partition(instance: MicroDAO, created: bool, **kwargs) -> None:
+    # Its own partition before its first vector (memory/partitions.py); in this transaction.
+    if created:
+        partition_ensure(instance.pk)

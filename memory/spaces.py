@@ -1,4 +1,5 @@
-"""Embedding spaces: one per embedding model, each with its own partial HNSW expression index.
+"""Embedding spaces: one per embedding model, each with its own partial HNSW expression index
+(on the microDAO-partitioned embeddings table, so one graph per microDAO: memory/partitions.py).
 
 `memory_memoryembedding.embedding` is an untyped `vector`; an index and a query both cast it to
 the model's dimensions, and the partial predicate `model = '…'` keeps each model's rows apart.
@@ -50,12 +51,22 @@ def index_name_for(model: str) -> str:
     return f"memory_hnswh_{slug}_{digest}"
 
 
-def index_sql(space: EmbeddingSpace, *, concurrently: bool) -> str:
+def index_sql(
+    space: EmbeddingSpace,
+    *,
+    concurrently: bool,
+    table: str = "",
+    name: str = "",
+    only: bool = False,
+) -> str:
+    """The model's partial HNSW index: on the partitioned table (one per partition), on the
+    parent ONLY (partitions' indexes attached later), or on one `table` under `name`."""
     dims = space.dimensions
-    table = MemoryEmbedding._meta.db_table
+    target = table or MemoryEmbedding._meta.db_table
     return (
-        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {space.index_name} "
-        f"ON {table} USING hnsw ((embedding::{index_type(dims)}) halfvec_cosine_ops) "
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS "
+        f"{name or space.index_name} ON {'ONLY ' if only else ''}{target} "
+        f"USING hnsw ((embedding::{index_type(dims)}) halfvec_cosine_ops) "
         f"WITH (m = {int(settings.MEMORY_HNSW_M)}, "
         f"ef_construction = {int(settings.MEMORY_HNSW_EF_CONSTRUCTION)}) "
         f"WHERE model = {sql_literal(space.model)}"
@@ -95,13 +106,38 @@ def embedding_space_ensure(
 
 
 def embedding_index_build(*, space: EmbeddingSpace) -> None:
-    """Create the model's HNSW index if missing; CONCURRENTLY unless inside a transaction."""
-    concurrently = not connection.in_atomic_block
+    """Create the model's HNSW index where missing, one per partition of the embeddings table.
+
+    Inside a transaction: one CREATE INDEX on the partitioned table, which builds every
+    partition's. Otherwise without blocking writes: the parent's index ONLY, then each missing
+    partition's CONCURRENTLY, attached to it (the parent's becomes valid with the last one).
+    """
     with connection.cursor() as cursor:
         # A bigger build memory keeps the HNSW graph in RAM while it is built (much faster).
         cursor.execute(
             f"SET maintenance_work_mem = '{int(settings.MEMORY_INDEX_BUILD_MEMORY_MB)}MB'"
         )
-        cursor.execute(index_sql(space, concurrently=concurrently))
+        if connection.in_atomic_block:
+            cursor.execute(index_sql(space, concurrently=False))
+        else:
+            cursor.execute(index_sql(space, concurrently=False, only=True))
+            for table in _partitions_without_index(cursor, space.index_name):
+                # memory_hnswh_<model digest>_<partition suffix>: unique, under 63 characters.
+                child = f"memory_hnswh_{space.index_name[-8:]}_{table.rsplit('_', 1)[-1][-16:]}"
+                cursor.execute(index_sql(space, concurrently=True, table=table, name=child))
+                cursor.execute(f"ALTER INDEX {space.index_name} ATTACH PARTITION {child}")
         cursor.execute("RESET maintenance_work_mem")
     logger.info("HNSW index %s ready for %s", space.index_name, space.model)
+
+
+def _partitions_without_index(cursor, index_name: str) -> list[str]:
+    """Partitions of the embeddings table that have no index attached to `index_name`."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = %s::regclass AND c.oid NOT IN ("
+        "  SELECT x.indrelid FROM pg_partition_tree(%s::regclass) t "
+        "  JOIN pg_index x ON x.indexrelid = t.relid WHERE t.isleaf) "
+        "ORDER BY c.relname",
+        [MemoryEmbedding._meta.db_table, index_name],
+    )
+    return [row[0] for row in cursor.fetchall()]
