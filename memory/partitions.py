@@ -87,15 +87,42 @@ def partitions_sync() -> list[str]:
     ]
 
 
-def partition_tables() -> list[str]:
-    """Every partition of the embeddings table, DEFAULT included."""
+def partition_rows() -> list[tuple[str, str, int]]:
+    """(partition, bound, estimated rows) for every partition, DEFAULT included (from the
+    planner's statistics: cheap on a big table, as fresh as the last ANALYZE)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = %s::regclass ORDER BY c.relname",
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), "
+            "GREATEST(c.reltuples, 0)::bigint FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass "
+            "ORDER BY c.relname",
             [PARENT],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return [(name, bound, int(rows)) for name, bound, rows in cursor.fetchall()]
+
+
+def partition_tables() -> list[str]:
+    """Every partition of the embeddings table, DEFAULT included."""
+    return [name for name, _, _ in partition_rows()]
+
+
+def orphan_partitions() -> list[str]:
+    """Partitions whose microDAO was deleted (its vectors went with it; the table stays)."""
+    from daarion.agents.models import MicroDAO
+
+    wanted = {partition_name(pk) for pk in MicroDAO.objects.values_list("id", flat=True)}
+    return [name for name in partition_tables() if name not in wanted | {DEFAULT_PARTITION}]
+
+
+def partition_drop(name: str) -> None:
+    """Drop one deleted microDAO's (empty) partition. It takes a brief exclusive lock on the
+    whole table (DETACH … CONCURRENTLY is not allowed beside a DEFAULT partition), which is why
+    it is an operator's command and not done in the transaction that deletes the microDAO."""
+    if name not in orphan_partitions():
+        raise ValueError(f"{name} is not a partition of a deleted microDAO")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+        cursor.execute(f"DROP TABLE {name}")
 
 
 def default_partition_rows() -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
@@ -135,3 +137,26 @@ def test_the_migration_carries_every_row_both_ways(tenants):
     assert new_id > max(row[0] for row in before)
     result = query(agent_id="agent:sofia", microdao_id="microdao:alpha", query="treasury contracts")
     assert result.items[0].text.startswith("User: Who reviews the treasury contracts?")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_syncs_waiting_microdaos_and_drops_deleted_ones(embed_route):
+    (waiting,) = MicroDAO.objects.bulk_create([MicroDAO(id="microdao:waiting", name="Waiting")])
+    _store(AgentFactory(id="agent:waiting", microdao=waiting), "Who runs the token audit?")
+    gone = MicroDAOFactory(id="microdao:gone")
+    gone_agent = AgentFactory(id="agent:gone", microdao=gone)
+    _store(gone_agent, "Where is the website launch?")
+    gone_agent.delete()  # an agent protects its microDAO
+    gone.delete()  # its vectors go with it; its partition stays until the command drops it
+    out = io.StringIO()
+    call_command("memory_partitions", stdout=out)
+    assert "1 vectors wait in memory_memoryembedding_default" in out.getvalue()
+    assert partition_name("microdao:gone") in out.getvalue()
+
+    out = io.StringIO()
+    call_command("memory_partitions", "--sync", "--drop-orphans", stdout=out)
+    assert "microdao:waiting: partition created." in out.getvalue()
+    assert f"{partition_name('microdao:gone')}: dropped." in out.getvalue()
+    assert "wait in" not in out.getvalue()
+    assert partition_name("microdao:gone") not in partition_tables()
+    assert _tables_holding("microdao:waiting") == {partition_name("microdao:waiting")}
