@@ -59,8 +59,8 @@ def index_sql(
     name: str = "",
     only: bool = False,
 ) -> str:
-    """The model's partial HNSW index: on the partitioned table (one per partition), on the
-    parent ONLY (partitions' indexes attached later), or on one `table` under `name`."""
+    """The model's partial HNSW index: on the parent ONLY (the partitions' own are attached to
+    it), or on one partition `table` under `name`."""
     dims = space.dimensions
     target = table or MemoryEmbedding._meta.db_table
     return (
@@ -106,26 +106,22 @@ def embedding_space_ensure(
 
 
 def embedding_index_build(*, space: EmbeddingSpace) -> None:
-    """Create the model's HNSW index where missing, one per partition of the embeddings table.
-
-    Inside a transaction: one CREATE INDEX on the partitioned table, which builds every
-    partition's. Otherwise without blocking writes: the parent's index ONLY, then each missing
-    partition's CONCURRENTLY, attached to it (the parent's becomes valid with the last one).
-    """
+    """Create the model's HNSW index where missing, one per partition of the embeddings table:
+    the parent's index ONLY, then each partition's that is missing — CONCURRENTLY unless inside
+    a transaction, so writes go on — attached to it (the parent's is valid once all are).
+    Partitions made later get theirs as they attach."""
+    concurrently = not connection.in_atomic_block
     with connection.cursor() as cursor:
         # A bigger build memory keeps the HNSW graph in RAM while it is built (much faster).
         cursor.execute(
             f"SET maintenance_work_mem = '{int(settings.MEMORY_INDEX_BUILD_MEMORY_MB)}MB'"
         )
-        if connection.in_atomic_block:
-            cursor.execute(index_sql(space, concurrently=False))
-        else:
-            cursor.execute(index_sql(space, concurrently=False, only=True))
-            for table in _partitions_without_index(cursor, space.index_name):
-                # memory_hnswh_<model digest>_<partition suffix>: unique, under 63 characters.
-                child = f"memory_hnswh_{space.index_name[-8:]}_{table.rsplit('_', 1)[-1][-16:]}"
-                cursor.execute(index_sql(space, concurrently=True, table=table, name=child))
-                cursor.execute(f"ALTER INDEX {space.index_name} ATTACH PARTITION {child}")
+        cursor.execute(index_sql(space, concurrently=False, only=True))
+        for table in _partitions_without_index(cursor, space.index_name):
+            # memory_hnswh_<model digest>_<partition suffix>: unique, under 63 characters.
+            child = f"memory_hnswh_{space.index_name[-8:]}_{table.rsplit('_', 1)[-1][-16:]}"
+            cursor.execute(index_sql(space, concurrently=concurrently, table=table, name=child))
+            cursor.execute(f"ALTER INDEX {space.index_name} ATTACH PARTITION {child}")
         cursor.execute("RESET maintenance_work_mem")
     logger.info("HNSW index %s ready for %s", space.index_name, space.model)
 
