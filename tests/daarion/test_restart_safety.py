@@ -91,6 +91,9 @@ def test_pruning_drops_holders_that_no_longer_exist(tmp_path):
 
 # --- the embedded PostgreSQL across processes (real subprocesses, real signals) ---------------
 HOLD = (
+    # SIGHUP as in a terminal's process: a test run under `nohup` hands it down ignored, and
+    # exit_cleanly_on_signals rightly leaves an ignored signal alone.
+    "import signal; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
     "import django, sys, time; django.setup(); from django.db import connection; "
     "connection.ensure_connection(); print('ready', flush=True); time.sleep(120)"
 )
