@@ -87,18 +87,21 @@ def partitions_sync() -> list[str]:
     ]
 
 
-def partition_rows() -> list[tuple[str, str, int]]:
+def partition_rows() -> list[tuple[str, str, int | None]]:
     """(partition, bound, estimated rows) for every partition, DEFAULT included (from the
-    planner's statistics: cheap on a big table, as fresh as the last ANALYZE)."""
+    planner's statistics: cheap on a big table, as fresh as the last ANALYZE; None before the
+    first one)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), "
-            "GREATEST(c.reltuples, 0)::bigint FROM pg_inherits i "
-            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass "
-            "ORDER BY c.relname",
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples::bigint "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass ORDER BY c.relname",
             [PARENT],
         )
-        return [(name, bound, int(rows)) for name, bound, rows in cursor.fetchall()]
+        return [
+            (name, bound, None if rows < 0 else int(rows))
+            for name, bound, rows in cursor.fetchall()
+        ]
 
 
 def partition_tables() -> list[str]:

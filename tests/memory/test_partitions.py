@@ -151,6 +151,13 @@ def test_the_command_syncs_waiting_microdaos_and_drops_deleted_ones(embed_route)
     out = io.StringIO()
     call_command("memory_partitions", stdout=out)
     assert "1 vectors wait in memory_memoryembedding_default" in out.getvalue()
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {PARENT}")
+    out = io.StringIO()
+    call_command("memory_partitions", stdout=out)
+    assert f"{partition_name('microdao:gone')}  FOR VALUES IN ('microdao:gone')  ~0 rows" in (
+        out.getvalue()
+    )
     assert partition_name("microdao:gone") in out.getvalue()
 
     out = io.StringIO()

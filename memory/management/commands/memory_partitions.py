@@ -36,7 +36,8 @@ class Command(BaseCommand):
                 partition_drop(name)
                 self.stdout.write(f"{name}: dropped.")
         for name, bound, rows in partition_rows():
-            self.stdout.write(f"{name}  {bound}  ~{rows} rows")
+            size = "not analyzed yet" if rows is None else f"~{rows} rows"
+            self.stdout.write(f"{name}  {bound}  {size}")
         waiting = default_partition_rows()
         if waiting:
             self.stdout.write(
