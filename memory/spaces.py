@@ -20,6 +20,7 @@ from django.db import connection
 from daarion.common.errors import BadRequest
 from daarion.common.registry_cache import RegistryCache
 from memory.models import EmbeddingSpace, MemoryEmbedding
+from memory.partitions import partition_tables, sql_string
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def validate_model_name(model: str) -> str:
 
 def sql_literal(model: str) -> str:
     """The model name as an SQL string literal (validated first, quotes doubled anyway)."""
-    return "'" + validate_model_name(model).replace("'", "''") + "'"
+    return sql_string(validate_model_name(model))
 
 
 def index_type(dimensions: int) -> str:
@@ -129,11 +130,9 @@ def embedding_index_build(*, space: EmbeddingSpace) -> None:
 def _partitions_without_index(cursor, index_name: str) -> list[str]:
     """Partitions of the embeddings table that have no index attached to `index_name`."""
     cursor.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = %s::regclass AND c.oid NOT IN ("
-        "  SELECT x.indrelid FROM pg_partition_tree(%s::regclass) t "
-        "  JOIN pg_index x ON x.indexrelid = t.relid WHERE t.isleaf) "
-        "ORDER BY c.relname",
-        [MemoryEmbedding._meta.db_table, index_name],
+        "SELECT x.indrelid::regclass::text FROM pg_partition_tree(%s::regclass) t "
+        "JOIN pg_index x ON x.indexrelid = t.relid WHERE t.isleaf",
+        [index_name],
     )
-    return [row[0] for row in cursor.fetchall()]
+    indexed = {row[0] for row in cursor.fetchall()}
+    return [table for table in partition_tables() if table not in indexed]
